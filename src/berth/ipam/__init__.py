@@ -1,0 +1,1 @@
+"""Address management: pools and addresses, Docker's default IPAM semantics."""

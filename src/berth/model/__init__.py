@@ -1,0 +1,1 @@
+"""Frozen dataclasses, parsing and validation: the CNM vocabulary with no side effects."""
