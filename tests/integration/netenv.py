@@ -35,26 +35,30 @@ def sh(*cmd: str, check: bool = True, input: str | None = None,
 
 @dataclass
 class Ns:
-    """A namespace made by a test (``ip netns add``), with helpers to run things inside it."""
+    """A namespace file (made by a test with ``ip netns add``, or a sandbox berth made), with
+    helpers to run things inside it through ``nsenter --net=<path>``."""
 
     name: str
+    path: str = ""
     procs: list[subprocess.Popen[str]] = field(default_factory=list)
 
-    @property
-    def path(self) -> str:
-        return f"/run/netns/{self.name}"
+    def __post_init__(self) -> None:
+        if not self.path:
+            self.path = f"/run/netns/{self.name}"
+
+    def _enter(self) -> list[str]:
+        return ["nsenter", f"--net={self.path}", "--"]
 
     def run(self, *cmd: str, check: bool = True, input: str | None = None,
             timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        return sh("ip", "netns", "exec", self.name, *cmd, check=check, input=input,
-                  timeout=timeout)
+        return sh(*self._enter(), *cmd, check=check, input=input, timeout=timeout)
 
     def ip(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return sh("ip", "-n", self.name, *args, check=check)
+        return self.run("ip", *args, check=check)
 
     def spawn(self, *cmd: str) -> subprocess.Popen[str]:
         """A background process in this namespace, killed when the namespace is removed."""
-        proc = subprocess.Popen(["ip", "netns", "exec", self.name, *cmd],
+        proc = subprocess.Popen([*self._enter(), *cmd],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.procs.append(proc)
         return proc
@@ -107,8 +111,7 @@ def outside_world(host: Ns, *, host_addr: str = "198.51.100.1/24",
     """
     with namespace("bto") as out:
         link = unique("vo")
-        sh("ip", "-n", host.name, "link", "add", link, "type", "veth", "peer", "name", "eth0",
-           "netns", out.name)
+        host.ip("link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", out.path)
         host.ip("addr", "add", host_addr, "dev", link)
         host.ip("link", "set", link, "up")
         out.ip("addr", "add", outside_addr, "dev", "eth0")

@@ -115,7 +115,9 @@ class Nftables(Protocol):
 
 class Sysctl(Protocol):
     def read(self, ns: NsRef, key: str) -> str:
-        """``key`` in dotted form, e.g. net.ipv4.ip_forward or net.ipv4.conf.br0.route_localnet."""
+        """``key`` is the path under /proc/sys, e.g. net/ipv4/ip_forward or
+        net/ipv4/conf/br0/route_localnet (slashes, because interface names may contain dots).
+        Returns the value stripped of the trailing newline."""
 
     def write(self, ns: NsRef, key: str, value: str) -> None: ...
 
@@ -129,7 +131,9 @@ class Conntrack(Protocol):
 class Ports(Protocol):
     def in_use(self, ns: NsRef, proto: Proto, host_ip: IPAddress, port: int) -> bool:
         """True if a socket in ``ns`` already holds proto/host_ip:port (a TCP listener, a bound
-        UDP or SCTP socket), so publishing it would shadow or conflict with a real service."""
+        UDP or SCTP socket), so publishing it would shadow or conflict with a real service.
+        A wildcard host_ip (0.0.0.0, ::) conflicts with a socket on any address of the family.
+        Raises KernelError with errno EADDRNOTAVAIL when host_ip is not an address of ``ns``."""
 
 
 @dataclass(frozen=True)
