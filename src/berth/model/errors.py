@@ -9,7 +9,7 @@ status in the API layer and to one CNI code in the CNI layer; nothing else inspe
     ├── Conflict             duplicate names, overlaps, address or port taken    -> 409
     ├── Forbidden            operation not allowed on this object                -> 403
     ├── Unavailable          pools exhausted, nothing free                       -> 503
-    └── SystemError          the kernel or store failed; the cause is chained    -> 500
+    └── InternalError         the kernel or store failed; the cause is chained    -> 500
 
 Kernel failures are raised with ``raise KernelError(...) from err`` so the errno stays visible.
 """
@@ -41,7 +41,7 @@ class Unavailable(BerthError):
     """A resource (address, pool, port) is exhausted."""
 
 
-class SystemError(BerthError):  # noqa: A001 - deliberate: the category name used across layers
+class InternalError(BerthError):
     """The kernel or the store failed underneath an otherwise valid request."""
 
 
@@ -204,10 +204,10 @@ class NoAvailablePort(Unavailable):
         super().__init__(f"no free host port for {what}")
 
 
-# --- SystemError ------------------------------------------------------------------------------
+# --- InternalError ----------------------------------------------------------------------------
 
 
-class KernelError(SystemError):
+class KernelError(InternalError):
     """A kernel call failed; ``errno`` is kept when the cause had one."""
 
     def __init__(self, what: str, cause: BaseException | None = None) -> None:
@@ -216,11 +216,11 @@ class KernelError(SystemError):
         self.errno: int | None = getattr(cause, "errno", None) or getattr(cause, "code", None)
 
 
-class StoreError(SystemError):
+class StoreError(InternalError):
     """The state store failed; the cause is chained."""
 
 
-class TeardownErrors(SystemError):
+class TeardownErrors(InternalError):
     """Teardown kept going past failures; this carries all of them."""
 
     def __init__(self, what: str, errors: list[BaseException]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
-from typing import Literal
+from typing import Literal, cast
 
 from berth.model.errors import InvalidPortSpec
 
@@ -115,7 +115,7 @@ def parse_port_spec(spec: str) -> tuple[PortMapping, ...]:
     ctr_lo, ctr_hi = _range(spec, match["ctr"])
     host = _range(spec, match["host"]) if match["host"] else None
     count = ctr_hi - ctr_lo + 1
-    typed_proto: Proto = proto  # type: ignore[assignment]
+    typed_proto = cast(Proto, proto)
     if host is None:
         return tuple(PortMapping(p, typed_proto, host_ip, None) for p in range(ctr_lo, ctr_hi + 1))
     host_count = host[1] - host[0] + 1

@@ -11,6 +11,7 @@ which lets a process notice that another one changed the state since it last loo
 
 from __future__ import annotations
 
+import builtins
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -23,7 +24,7 @@ class StoreTxn(Protocol):
     def list(self, kind: str) -> list[Doc]:
         """Every document of a kind, in key order."""
 
-    def keys(self, kind: str) -> list[str]: ...
+    def keys(self, kind: str) -> builtins.list[str]: ...
 
     def put(self, kind: str, key: str, doc: Doc) -> None:
         """Insert or replace. Only allowed in a write transaction."""
@@ -44,4 +45,3 @@ class Store(Protocol):
         """A consistent read-only snapshot."""
 
     def close(self) -> None: ...
-

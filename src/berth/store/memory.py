@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import copy
 import threading
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ class _Txn:
     def list(self, kind: str) -> list[Doc]:
         return [copy.deepcopy(self._data[k]) for k in sorted(self._data) if k[0] == kind]
 
-    def keys(self, kind: str) -> list[str]:
+    def keys(self, kind: str) -> builtins.list[str]:
         return sorted(k[1] for k in self._data if k[0] == kind)
 
     def put(self, kind: str, key: str, doc: Doc) -> None:

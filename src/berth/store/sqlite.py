@@ -6,6 +6,7 @@ threads and processes; readers see the last committed snapshot and never block w
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import sqlite3
@@ -52,7 +53,7 @@ class _Txn:
         rows = self._conn.execute("SELECT doc FROM docs WHERE kind=? ORDER BY key", (kind,))
         return [_load(r[0]) for r in rows]
 
-    def keys(self, kind: str) -> list[str]:
+    def keys(self, kind: str) -> builtins.list[str]:
         rows = self._conn.execute("SELECT key FROM docs WHERE kind=? ORDER BY key", (kind,))
         return [r[0] for r in rows]
 
@@ -98,7 +99,9 @@ class SqliteStore:
         if conn is None:
             try:
                 conn = sqlite3.connect(
-                    self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                    self.path,
+                    timeout=BUSY_TIMEOUT_S,
+                    isolation_level=None,
                     check_same_thread=False,
                 )
             except sqlite3.Error as err:

@@ -1,0 +1,1 @@
+"""The CNM controller: lifecycles, transactions, and the one live copy of every object."""

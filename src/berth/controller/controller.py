@@ -1,0 +1,272 @@
+"""NetworkController: the CNM lifecycle over drivers, IPAM, the store and the kernel.
+
+Every public method that changes something is one all-or-nothing operation: it runs inside one
+exclusive store transaction (which also serialises berth processes sharing the state dir) and one
+undo stack; a failure at any step undoes the kernel steps already made and rolls the store back,
+then re-raises the original error. Validation happens before the first change.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from functools import partial
+
+from berth.controller.config import ControllerConfig
+from berth.controller.networks import NetworkPlanner
+from berth.controller.registry import Registry
+from berth.controller.transaction import Teardown, Transaction
+from berth.drivers.api import NetworkDriver
+from berth.ipam.api import IpamDriver
+from berth.kernel.api import Kernel
+from berth.model.endpoint import Endpoint, EndpointSpec, Sandbox, SandboxSpec
+from berth.model.errors import (
+    ActiveEndpoints,
+    DriverNotFound,
+    NameInUse,
+    PredefinedNetwork,
+)
+from berth.model.ids import new_id, validate_name
+from berth.model.network import Network, NetworkSpec
+from berth.store.api import Store, StoreTxn
+
+log = logging.getLogger(__name__)
+
+PREDEFINED = ("bridge", "host", "none")
+
+
+@dataclass
+class Op:
+    """One write operation in progress: the store transaction and the undo stack."""
+
+    txn: StoreTxn
+    undo: Transaction
+
+
+class NetworkController:
+    def __init__(
+        self,
+        *,
+        config: ControllerConfig,
+        store: Store,
+        kernel: Kernel,
+        ipam: Mapping[str, IpamDriver],
+        drivers: Mapping[str, NetworkDriver],
+    ) -> None:
+        self.config = config
+        self.kernel = kernel
+        self._store = store
+        self._ipam = dict(ipam)
+        self._drivers = dict(drivers)
+        self._lock = threading.RLock()
+        self._reg = Registry()
+        self._planner = NetworkPlanner(kernel, self._ipam)
+        from berth.controller.attach import Attacher  # noqa: PLC0415 - avoids an import cycle
+
+        self._attacher = Attacher(config, kernel, self._ipam, self._reg, self.driver)
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def driver(self, name: str) -> NetworkDriver:
+        try:
+            return self._drivers[name]
+        except KeyError:
+            raise DriverNotFound(name) from None
+
+    def register_driver(self, name: str, driver: NetworkDriver) -> None:
+        with self._lock:
+            self._drivers[name] = driver
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[Op]:
+        with self._lock:
+            try:
+                with Transaction(what) as undo, self._store.write() as txn:
+                    self._reg.sync(txn)
+                    yield Op(txn, undo)
+                    generation = txn.generation
+                self._reg.generation = generation + 1
+            except BaseException:
+                self._reg.invalidate()
+                raise
+
+    @contextmanager
+    def _read(self) -> Iterator[Registry]:
+        with self._lock, self._store.read() as txn:
+            self._reg.sync(txn)
+            yield self._reg
+
+    # --- networks -------------------------------------------------------------------------
+
+    def create_network(self, spec: NetworkSpec, *, predefined: bool = False) -> Network:
+        """Validate, allocate pools, build the network in the kernel, persist it."""
+        validate_name("network", spec.name)
+        if spec.name in PREDEFINED and not predefined:
+            raise PredefinedNetwork(spec.name, "created")
+        driver = self.driver(spec.driver)
+        plan = self._planner.validate(spec, driver, predefined=predefined)
+        with self._write(f"create network {spec.name}") as op:
+            if any(n.name == spec.name for n in self._reg.networks.values()):
+                raise NameInUse("network", spec.name)
+            pools = self._planner.allocate_pools(op.txn, op.undo, plan)
+            network = Network(
+                id=spec.id or new_id(),
+                name=spec.name,
+                driver=spec.driver,
+                scope=plan.scope,
+                created=datetime.now(UTC).isoformat(),
+                ipam=spec.ipam,
+                pools=pools,
+                options=dict(spec.options),
+                labels=dict(spec.labels),
+                internal=spec.internal,
+                attachable=spec.attachable,
+                enable_ipv6=spec.enable_ipv6,
+            )
+            result = driver.create_network(network)
+            network = replace(network, driver_state=dict(result.state))
+            op.undo.on_rollback("driver delete_network", lambda: driver.delete_network(network))
+            self._reg.save_network(op.txn, network)
+        log.info(
+            "created network %s (%s) %s",
+            network.name,
+            network.short_id,
+            ", ".join(str(p.subnet) for p in network.pools),
+        )
+        return network
+
+    def delete_network(self, ref: str, *, predefined: bool = False) -> None:
+        with self._write(f"delete network {ref}") as op:
+            network = self._reg.network(ref)
+            if network.name in PREDEFINED and not predefined:
+                raise PredefinedNetwork(network.name, "removed")
+            active = self._reg.network_endpoints(network.id)
+            if active:
+                raise ActiveEndpoints(network.name, len(active))
+            self.driver(network.driver).delete_network(network)
+            self._planner.release_pools(op.txn, network)
+            self._reg.drop_network(op.txn, network)
+        log.info("deleted network %s (%s)", network.name, network.short_id)
+
+    def network(self, ref: str) -> Network:
+        with self._read() as reg:
+            return reg.network(ref)
+
+    def networks(self) -> list[Network]:
+        with self._read() as reg:
+            return list(reg.all_networks())
+
+    def endpoints(self, network_ref: str | None = None) -> list[Endpoint]:
+        with self._read() as reg:
+            if network_ref is None:
+                return list(reg.endpoints.values())
+            return reg.network_endpoints(reg.network(network_ref).id)
+
+    def endpoint(self, ref: str) -> Endpoint:
+        with self._read() as reg:
+            return reg.endpoint(ref)
+
+    # --- sandboxes ------------------------------------------------------------------------
+
+    def create_sandbox(self, spec: SandboxSpec | None = None) -> Sandbox:
+        spec = spec or SandboxSpec()
+        sandbox_id = spec.id or new_id()
+        name = validate_name("sandbox", spec.name) if spec.name else sandbox_id[:12]
+        with self._write(f"create sandbox {name}") as op:
+            if any(s.name == name for s in self._reg.sandboxes.values()):
+                raise NameInUse("sandbox", name)
+            if spec.host_mode:
+                path = self.kernel.host_ns or "/proc/1/ns/net"
+            else:
+                path = f"{self.config.netns_dir}/{sandbox_id}"
+                self.kernel.netns.create(path)
+                op.undo.on_rollback("remove netns", lambda: self._remove_netns(path))
+            sandbox = Sandbox(
+                id=sandbox_id,
+                name=name,
+                netns_path=path,
+                hostname=spec.hostname or sandbox_id[:12],
+                host_mode=spec.host_mode,
+            )
+            self._reg.save_sandbox(op.txn, sandbox)
+        return sandbox
+
+    def delete_sandbox(self, ref: str) -> None:
+        """Disconnect every endpoint, then remove the namespace; keeps going past failures."""
+        with self._write(f"delete sandbox {ref}") as op:
+            sandbox = self._reg.sandbox(ref)
+            teardown = Teardown(f"delete sandbox {sandbox.name}")
+            for endpoint in reversed(self._reg.sandbox_endpoints(sandbox)):
+                teardown.step(
+                    f"disconnect {endpoint.name}",
+                    partial(self._attacher.disconnect, op, endpoint),
+                )
+            if not sandbox.host_mode:
+                teardown.step("remove netns", lambda: self._remove_netns(sandbox.netns_path))
+            teardown.finish()
+            self._reg.drop_sandbox(op.txn, self._reg.sandboxes[sandbox.id])
+
+    def _remove_netns(self, path: str) -> None:
+        self.kernel.netlink.close(path)
+        self.kernel.netns.remove(path)
+
+    def sandbox(self, ref: str) -> Sandbox:
+        with self._read() as reg:
+            return reg.sandbox(ref)
+
+    def sandboxes(self) -> list[Sandbox]:
+        with self._read() as reg:
+            return list(reg.sandboxes.values())
+
+    # --- endpoints ------------------------------------------------------------------------
+
+    def connect(
+        self, network_ref: str, sandbox_ref: str, spec: EndpointSpec | None = None
+    ) -> Endpoint:
+        """Create an endpoint on the network and join it to the sandbox, all or nothing."""
+        with self._write(f"connect {sandbox_ref} to {network_ref}") as op:
+            network = self._reg.network(network_ref)
+            sandbox = self._reg.sandbox(sandbox_ref)
+            return self._attacher.connect(op, network, sandbox, spec or EndpointSpec())
+
+    def disconnect(self, network_ref: str, sandbox_ref: str) -> None:
+        """Leave and delete the sandbox's endpoint on the network."""
+        with self._write(f"disconnect {sandbox_ref} from {network_ref}") as op:
+            network = self._reg.network(network_ref)
+            sandbox = self._reg.sandbox(sandbox_ref)
+            self._attacher.disconnect(op, self._attacher.endpoint_of(network, sandbox))
+
+    def create_endpoint(self, network_ref: str, spec: EndpointSpec | None = None) -> Endpoint:
+        """CNM step 1 of 2: an endpoint with addresses, not yet in any sandbox."""
+        with self._write(f"create endpoint on {network_ref}") as op:
+            network = self._reg.network(network_ref)
+            return self._attacher.create_endpoint(op, network, spec or EndpointSpec())
+
+    def join(self, endpoint_ref: str, sandbox_ref: str) -> Endpoint:
+        """CNM step 2 of 2: put the endpoint's interface into the sandbox."""
+        with self._write(f"join {endpoint_ref} to {sandbox_ref}") as op:
+            endpoint = self._reg.endpoint(endpoint_ref)
+            return self._attacher.join(op, endpoint, self._reg.sandbox(sandbox_ref))
+
+    def leave(self, endpoint_ref: str) -> Endpoint:
+        with self._write(f"leave {endpoint_ref}") as op:
+            return self._attacher.leave(op, self._reg.endpoint(endpoint_ref))
+
+    def delete_endpoint(self, endpoint_ref: str) -> None:
+        with self._write(f"delete endpoint {endpoint_ref}") as op:
+            self._attacher.delete_endpoint(op, self._reg.endpoint(endpoint_ref))
+
+    # --- predefined networks --------------------------------------------------------------
+
+    def ensure_predefined_networks(self) -> None:
+        """Create `bridge` (unless disabled), `host` and `none` if they do not exist yet."""
+        from berth.controller.defaults import predefined_specs  # noqa: PLC0415
+
+        existing = {n.name for n in self.networks()}
+        for spec in predefined_specs(self.config):
+            if spec.name not in existing:
+                self.create_network(spec, predefined=True)

@@ -1,0 +1,64 @@
+"""The sandbox side of a join: addresses, link state and routes inside the sandbox namespace.
+
+Drivers create the interface inside the sandbox; configuring it is the same for every driver,
+so it lives here (libnetwork's osl). The interface's removal (driver ``leave``) takes its
+addresses and routes with it, so only the default-route moves need their own undo.
+"""
+
+from __future__ import annotations
+
+from berth.kernel.api import Kernel, default_route
+from berth.model.endpoint import Endpoint, Sandbox
+
+
+def configure_interface(kernel: Kernel, sandbox: Sandbox, endpoint: Endpoint, ifname: str) -> None:
+    ns = sandbox.netns_path
+    if endpoint.ipv6 is not None:
+        # the address must work at once; IPAM already guarantees it is unique
+        kernel.sysctl.write(ns, f"net/ipv6/conf/{ifname}/accept_dad", "0")
+        kernel.sysctl.write(ns, f"net/ipv6/conf/{ifname}/disable_ipv6", "0")
+    for address in (endpoint.ipv4, endpoint.ipv6):
+        if address is not None:
+            kernel.netlink.add_address(ns, ifname, address)
+    kernel.netlink.set_link(ns, ifname, up=True)
+
+
+def add_default_routes(kernel: Kernel, sandbox: Sandbox, endpoint: Endpoint) -> None:
+    assert endpoint.ifname is not None
+    for gateway in (endpoint.gateway4, endpoint.gateway6):
+        if gateway is not None:
+            kernel.netlink.add_route(
+                sandbox.netns_path,
+                default_route(gateway.version),
+                gateway=gateway,
+                dev=endpoint.ifname,
+            )
+
+
+def delete_default_routes(kernel: Kernel, sandbox: Sandbox, endpoint: Endpoint) -> None:
+    for gateway in (endpoint.gateway4, endpoint.gateway6):
+        if gateway is not None:
+            kernel.netlink.delete_route(
+                sandbox.netns_path,
+                default_route(gateway.version),
+                gateway=gateway,
+                dev=endpoint.ifname,
+            )
+
+
+def next_ifname(prefix: str, used: set[str]) -> str:
+    """eth0, eth1, ...: the lowest index not used in the sandbox."""
+    index = 0
+    while f"{prefix}{index}" in used:
+        index += 1
+    return f"{prefix}{index}"
+
+
+def pick_gateway(candidates: list[Endpoint]) -> Endpoint | None:
+    """The endpoint that provides the default route: the highest gw_priority among endpoints
+    with a gateway, the earliest joined on ties (``candidates`` are in join order)."""
+    routed = [e for e in candidates if e.gateway4 is not None or e.gateway6 is not None]
+    if not routed:
+        return None
+    best = max(e.gw_priority for e in routed)
+    return next(e for e in routed if e.gw_priority == best)

@@ -1,0 +1,1 @@
+"""Network drivers: null, host, bridge (later macvlan, overlay, remote plugins), one interface."""

@@ -1,0 +1,260 @@
+"""Bridge driver lifecycle: networks are Linux bridges, endpoints are veth pairs whose container
+end is created directly inside the sandbox namespace, and the firewall is told intents.
+
+Kernel objects berth creates carry the alias ``berth:<object id>`` so berth can tell its own
+bridges and veths from anyone else's (and adopt, but never delete, a bridge it did not create).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv4Network,
+    IPv6Address,
+    IPv6Interface,
+    IPv6Network,
+    ip_interface,
+)
+
+from berth.controller.transaction import Teardown, Transaction
+from berth.drivers.api import Capabilities, EndpointResult, JoinResult, NetworkResult
+from berth.drivers.bridge.config import BridgeConfig, bridge_name_for, parse_bridge_options
+from berth.firewall.api import Firewall, NetworkIntent, PortIntent
+from berth.kernel.api import Kernel
+from berth.model.endpoint import Endpoint, Sandbox
+from berth.model.errors import BridgeInUse, InvalidParameter
+from berth.model.mac import mac_from_ipv4, random_mac, validate_mac
+from berth.model.network import Network
+from berth.model.ports import PublishedPort
+
+ALIAS_PREFIX = "berth:"
+
+
+def owner_alias(object_id: str) -> str:
+    return ALIAS_PREFIX + object_id
+
+
+def host_ifname(endpoint_id: str) -> str:
+    """Host end of an endpoint's veth: 'vb' + 12 hex of the endpoint id (14 chars < IFNAMSIZ)."""
+    return "vb" + endpoint_id[:12]
+
+
+class BridgeDriver:
+    name = "bridge"
+    capabilities = Capabilities(scope="local", supports_ports=True)
+
+    def __init__(self, kernel: Kernel, firewall: Firewall) -> None:
+        self._kernel = kernel
+        self._firewall = firewall
+
+    # --- networks -------------------------------------------------------------------------
+
+    def validate_network(
+        self, options: Mapping[str, str], *, internal: bool, enable_ipv6: bool, predefined: bool
+    ) -> None:
+        parse_bridge_options(options, predefined=predefined)
+
+    def create_network(self, network: Network) -> NetworkResult:
+        config = _config(network)
+        bridge = bridge_name_for(network.id, config)
+        netlink, sysctl = self._kernel.netlink, self._kernel.sysctl
+        with Transaction(f"create bridge network {network.name}") as undo:
+            existing = netlink.get_link(None, bridge)
+            if existing is not None:
+                _check_adoptable(network, existing.kind, existing.alias, bridge)
+            created = existing is None
+            if created:
+                netlink.add_bridge(None, bridge, mtu=config.mtu, alias=owner_alias(network.id))
+                undo.on_rollback("delete bridge", lambda: netlink.delete_link(None, bridge))
+            if any(p.version == 6 for p in network.pools):
+                # the gateway must answer at once, not after duplicate address detection
+                sysctl.write(None, f"net/ipv6/conf/{bridge}/accept_dad", "0")
+                sysctl.write(None, f"net/ipv6/conf/{bridge}/disable_ipv6", "0")
+                sysctl.write(None, "net/ipv6/conf/all/forwarding", "1")
+            for address in _gateway_addresses(network, config):
+                netlink.add_address(None, bridge, address)
+                undo.on_rollback(
+                    f"delete {address}", partial(netlink.delete_address, None, bridge, address)
+                )
+            sysctl.write(None, "net/ipv4/ip_forward", "1")
+            # localhost -> published port is DNATed to a container out of this bridge
+            sysctl.write(None, f"net/ipv4/conf/{bridge}/route_localnet", "1")
+            netlink.set_link(None, bridge, up=True)
+            intent = _intent(network, config, bridge)
+            self._firewall.ensure()
+            self._firewall.add_network(intent)
+            undo.on_rollback("firewall", lambda: self._firewall.remove_network(intent))
+            undo.commit()
+        return NetworkResult(state={"bridge": bridge, "created_bridge": created})
+
+    def delete_network(self, network: Network) -> None:
+        config = _config(network)
+        bridge = str(network.driver_state.get("bridge") or bridge_name_for(network.id, config))
+        netlink = self._kernel.netlink
+        teardown = Teardown(f"delete bridge network {network.name}")
+        intent = _intent(network, config, bridge)
+        teardown.step("firewall", lambda: self._firewall.remove_network(intent))
+        if network.driver_state.get("created_bridge", True):
+            teardown.step(f"delete {bridge}", lambda: netlink.delete_link(None, bridge))
+        else:
+            for address in _gateway_addresses(network, config):
+                teardown.step(
+                    f"delete {address}", partial(netlink.delete_address, None, bridge, address)
+                )
+        teardown.finish()
+
+    # --- endpoints ------------------------------------------------------------------------
+
+    def create_endpoint(self, network: Network, endpoint: Endpoint) -> EndpointResult:
+        if endpoint.mac:
+            mac = validate_mac(endpoint.mac)
+        elif endpoint.ipv4 is not None:
+            mac = mac_from_ipv4(endpoint.ipv4.ip)
+        else:
+            mac = random_mac()
+        return EndpointResult(mac=mac, state={"host_ifname": host_ifname(endpoint.id)})
+
+    def delete_endpoint(self, network: Network, endpoint: Endpoint) -> None:
+        """Nothing to do: the veth exists only while the endpoint is joined."""
+
+    def join(
+        self, network: Network, endpoint: Endpoint, sandbox: Sandbox, ifname: str
+    ) -> JoinResult:
+        config = _config(network)
+        bridge = str(network.driver_state["bridge"])
+        host_end = str(endpoint.driver_state.get("host_ifname") or host_ifname(endpoint.id))
+        netlink = self._kernel.netlink
+        with Transaction(f"join {endpoint.name} to {network.name}") as undo:
+            netlink.add_veth(
+                None,
+                host_end,
+                peer_ns=sandbox.netns_path,
+                peer_name=ifname,
+                mtu=config.mtu,
+                peer_mac=endpoint.mac,
+                alias=owner_alias(endpoint.id),
+            )
+            undo.on_rollback("delete veth", lambda: netlink.delete_link(None, host_end))
+            netlink.set_link(None, host_end, master=bridge, up=True)
+            if not config.icc:
+                # ports of an ICC-off bridge may talk to the gateway only, not to each other
+                netlink.set_bridge_port(None, host_end, isolated=True)
+            undo.commit()
+        pool4, pool6 = network.pool(4), network.pool(6)
+        routed = not network.internal
+        return JoinResult(
+            ifname=ifname,
+            gateway4=_v4(pool4.gateway) if routed and pool4 and not config.inhibit_ipv4 else None,
+            gateway6=_v6(pool6.gateway) if routed and pool6 else None,
+            state={"host_ifname": host_end},
+        )
+
+    def leave(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> None:
+        host_end = str(endpoint.driver_state.get("host_ifname") or host_ifname(endpoint.id))
+        teardown = Teardown(f"leave {endpoint.name} from {network.name}")
+        teardown.step("delete veth", lambda: self._kernel.netlink.delete_link(None, host_end))
+        for address in (endpoint.ipv4, endpoint.ipv6):
+            if address is not None:
+                # flows DNATed to this endpoint must not keep going to its (reused) address
+                teardown.step(
+                    "flush conntrack",
+                    partial(self._kernel.conntrack.flush, None, reply_src=address.ip),
+                )
+        teardown.finish()
+
+    # --- published ports -----------------------------------------------------------------
+
+    def program_external_connectivity(
+        self, network: Network, endpoint: Endpoint, ports: tuple[PublishedPort, ...]
+    ) -> None:
+        if ports:
+            self._firewall.publish_ports(_port_intents(network, endpoint, ports))
+
+    def revoke_external_connectivity(
+        self, network: Network, endpoint: Endpoint, ports: tuple[PublishedPort, ...]
+    ) -> None:
+        if not ports:
+            return
+        intents = _port_intents(network, endpoint, ports)
+        teardown = Teardown(f"unpublish ports of {endpoint.name}")
+        teardown.step("firewall", lambda: self._firewall.unpublish_ports(intents))
+        for port in intents:
+            teardown.step(
+                f"flush conntrack {port.host_port}",
+                partial(
+                    self._kernel.conntrack.flush,
+                    None,
+                    proto=port.proto,
+                    orig_dport=port.host_port,
+                    reply_src=port.container_ip,
+                ),
+            )
+        teardown.finish()
+
+
+def _check_adoptable(network: Network, kind: str, alias: str | None, bridge: str) -> None:
+    """An existing bridge may be adopted (like dockerd's -b), unless it is not a bridge or
+    another berth network owns it."""
+    if kind != "bridge":
+        raise InvalidParameter(f"{bridge} already exists on the host and is not a bridge")
+    if alias and alias.startswith(ALIAS_PREFIX) and alias != owner_alias(network.id):
+        raise BridgeInUse(bridge, alias.removeprefix(ALIAS_PREFIX)[:12])
+
+
+def _config(network: Network) -> BridgeConfig:
+    return parse_bridge_options(network.options, predefined=True)
+
+
+def _v4(address: object) -> IPv4Address | None:
+    return address if isinstance(address, IPv4Address) else None
+
+
+def _v6(address: object) -> IPv6Address | None:
+    return address if isinstance(address, IPv6Address) else None
+
+
+def _gateway_addresses(
+    network: Network, config: BridgeConfig
+) -> list[IPv4Interface | IPv6Interface]:
+    addresses: list[IPv4Interface | IPv6Interface] = []
+    for pool in network.pools:
+        if pool.gateway is None or (pool.version == 4 and config.inhibit_ipv4):
+            continue
+        addresses.append(ip_interface(f"{pool.gateway}/{pool.subnet.prefixlen}"))
+    return addresses
+
+
+def _intent(network: Network, config: BridgeConfig, bridge: str) -> NetworkIntent:
+    return NetworkIntent(
+        bridge=bridge,
+        subnets4=tuple(p.subnet for p in network.pools if isinstance(p.subnet, IPv4Network)),
+        subnets6=tuple(p.subnet for p in network.pools if isinstance(p.subnet, IPv6Network)),
+        icc=config.icc,
+        masquerade=config.masquerade and not network.internal,
+        internal=network.internal,
+        snat4=config.snat4,
+        snat6=config.snat6,
+    )
+
+
+def _port_intents(
+    network: Network, endpoint: Endpoint, ports: tuple[PublishedPort, ...]
+) -> list[PortIntent]:
+    bridge = str(network.driver_state.get("bridge", ""))
+    intents = []
+    for port in ports:
+        address = endpoint.ipv4 if port.host_ip.version == 4 else endpoint.ipv6
+        if address is None:
+            raise InvalidParameter(
+                f"cannot publish {port}: endpoint {endpoint.name} has no "
+                f"IPv{port.host_ip.version} address on network {network.name}"
+            )
+        intents.append(
+            PortIntent(
+                port.proto, port.host_ip, port.host_port, address.ip, port.container_port, bridge
+            )
+        )
+    return intents
