@@ -126,7 +126,7 @@ class PortAllocator:
                 binding = PublishedPort(mapping.proto, ip, port, mapping.container_port)
                 self._table.add(binding, who)
                 result.append(binding)
-        return tuple(sorted(set(result)))
+        return tuple(dict.fromkeys(result))
 
     def _pick(self, mapping: PortMapping, targets: list[IPAddress]) -> int:
         if mapping.host_ports is not None:

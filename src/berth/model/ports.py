@@ -69,13 +69,33 @@ class PublishedPort:
         return f"{ip}:{self.host_port}/{self.proto}"
 
 
-_SPEC = re.compile(
-    r"""^(?:(?P<ip>\[[0-9a-fA-F:.]+\]|[0-9.]+):)?      # optional host ip, IPv6 in brackets
-         (?:(?P<host>[0-9]*(?:-[0-9]+)?):)?            # optional host port or range (may be empty)
-         (?P<ctr>[0-9]+(?:-[0-9]+)?)                   # container port or range
-         (?:/(?P<proto>[a-zA-Z]+))?$""",
-    re.VERBOSE,
-)
+_NUMS = re.compile(r"^[0-9]+(-[0-9]+)?$")
+
+
+def _split(spec: str) -> tuple[str | None, str | None, str, str]:
+    """'[ip:][host:]ctr[/proto]' -> (ip, host, ctr, proto); IPv6 addresses come in brackets."""
+    body, _, proto = spec.strip().partition("/")
+    ip: str | None = None
+    if body.startswith("["):
+        ip, bracket, body = body[1:].partition("]")
+        if not bracket or not body.startswith(":"):
+            raise InvalidPortSpec(spec, "expected [ipv6]:hostPort:containerPort")
+        body = body[1:]
+        parts = body.split(":")
+        if len(parts) != 2:
+            raise InvalidPortSpec(spec, "expected [ipv6]:hostPort:containerPort")
+        return ip, parts[0], parts[1], proto or "tcp"
+    parts = body.split(":")
+    if len(parts) == 1:
+        return None, None, parts[0], proto or "tcp"
+    if len(parts) == 2:
+        return None, parts[0], parts[1], proto or "tcp"
+    if len(parts) == 3:
+        return parts[0], parts[1], parts[2], proto or "tcp"
+    raise InvalidPortSpec(
+        spec,
+        "expected [ip:][hostPort:]containerPort[/proto] (write IPv6 host addresses in brackets)",
+    )
 
 
 def _port(spec: str, text: str) -> int:
@@ -97,38 +117,35 @@ def _range(spec: str, text: str) -> tuple[int, int]:
 def parse_port_spec(spec: str) -> tuple[PortMapping, ...]:
     """Parse one `-p` value: 80, 8080:80, 127.0.0.1:8080:80, 127.0.0.1::80, [::1]:80:80,
     8000-8005:80-85, 8000-8010:80, with an optional /tcp, /udp or /sctp suffix."""
-    match = _SPEC.match(spec.strip())
-    if match is None:
-        raise InvalidPortSpec(spec, "expected [ip:][hostPort:]containerPort[/proto]")
-    proto = (match["proto"] or "tcp").lower()
+    raw_ip, raw_host, raw_ctr, raw_proto = _split(spec)
+    proto = raw_proto.lower()
     if proto not in PROTOCOLS:
         raise InvalidPortSpec(spec, f"unknown protocol {proto!r} (tcp, udp or sctp)")
     host_ip: IPAddress | None = None
-    if match["ip"]:
-        raw = match["ip"].strip("[]")
+    if raw_ip is not None:
         try:
-            host_ip = ip_address(raw)
+            host_ip = ip_address(raw_ip)
         except ValueError:
-            raise InvalidPortSpec(spec, f"{raw!r} is not an IP address") from None
-        if match["ip"].startswith("[") != (host_ip.version == 6):
-            raise InvalidPortSpec(spec, "IPv6 host addresses must be written in brackets")
-    ctr_lo, ctr_hi = _range(spec, match["ctr"])
-    host = _range(spec, match["host"]) if match["host"] else None
+            raise InvalidPortSpec(spec, f"{raw_ip!r} is not an IP address") from None
+    for part in (raw_ctr, raw_host or "0"):
+        if not _NUMS.match(part):
+            raise InvalidPortSpec(spec, f"{part!r} is not a port or port range")
+    ctr_lo, ctr_hi = _range(spec, raw_ctr)
+    host = _range(spec, raw_host) if raw_host else None
     count = ctr_hi - ctr_lo + 1
-    typed_proto = cast(Proto, proto)
+    typed = cast(Proto, proto)
     if host is None:
-        return tuple(PortMapping(p, typed_proto, host_ip, None) for p in range(ctr_lo, ctr_hi + 1))
+        return tuple(PortMapping(p, typed, host_ip, None) for p in range(ctr_lo, ctr_hi + 1))
     host_count = host[1] - host[0] + 1
     if count == 1:
         # "8000-8010:80": any one free port of the host range
-        return (PortMapping(ctr_lo, typed_proto, host_ip, host),)
+        return (PortMapping(ctr_lo, typed, host_ip, host),)
     if host_count != count:
         raise InvalidPortSpec(
             spec, f"host range has {host_count} ports but container range has {count}"
         )
     return tuple(
-        PortMapping(ctr_lo + i, typed_proto, host_ip, (host[0] + i, host[0] + i))
-        for i in range(count)
+        PortMapping(ctr_lo + i, typed, host_ip, (host[0] + i, host[0] + i)) for i in range(count)
     )
 
 
