@@ -106,7 +106,7 @@ def test_not_a_host_address() -> None:
         raise KernelError("bind", OSError(errno.EADDRNOTAVAIL, "Cannot assign"))
 
     allocator = PortAllocator(PortTable(), probe, PortContext())
-    with pytest.raises(InvalidAddress, match="10.9.9.9"):
+    with pytest.raises(InvalidAddress, match=r"10\.9\.9\.9"):
         allocator.allocate(parse_port_spec("10.9.9.9:80:80"), "x")
 
 
