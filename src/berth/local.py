@@ -2,21 +2,23 @@
 SQLite state under the state dir, the default IPAM, and the built-in drivers.
 
     from berth import open_controller
-    ctl = open_controller(state_dir="/var/lib/berth", exec_root="/run/berth")
-    ctl.ensure_predefined_networks()
+    with open_controller(state_dir="/var/lib/berth", exec_root="/run/berth") as ctl:
+        ...
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from berth.controller.config import ControllerConfig, DefaultBridgeConfig
 from berth.controller.controller import NetworkController
+from berth.drivers.api import NetworkDriver
 from berth.drivers.bridge import BridgeDriver
 from berth.drivers.null import HostDriver, NullDriver
 from berth.firewall.nftables import NftFirewall
+from berth.ipam.api import IpamDriver
 from berth.ipam.default import DefaultIpam
 from berth.ipam.pools import PredefinedPool
 from berth.kernel.api import Kernel
@@ -43,20 +45,28 @@ def build_controller(
     *,
     firewall_table: str = "berth",
     default_address_pools: Sequence[PredefinedPool] | None = None,
+    on_close: Callable[[], None] | None = None,
 ) -> NetworkController:
     """Wire a controller from a kernel bundle (real, or fake in unit tests)."""
     store = SqliteStore(config.store_path)
-    ipam_kwargs = {} if default_address_pools is None else {"local_pools": default_address_pools}
-    ipam = DefaultIpam(host_id=host_id(config.state_dir), **ipam_kwargs)  # type: ignore[arg-type]
+    ipam: IpamDriver = DefaultIpam(
+        host_id=host_id(config.state_dir),
+        **({} if default_address_pools is None else {"local_pools": tuple(default_address_pools)}),
+    )
     firewall = NftFirewall(kernel.nft, table=firewall_table)
-    drivers = {
+    drivers: dict[str, NetworkDriver] = {
         "bridge": BridgeDriver(kernel, firewall),
         "host": HostDriver(),
         "null": NullDriver(),
     }
     return NetworkController(
-        config=config, store=store, kernel=kernel, ipam={"default": ipam}, drivers=drivers
-    )  # type: ignore[dict-item]
+        config=config,
+        store=store,
+        kernel=kernel,
+        ipam={"default": ipam},
+        drivers=drivers,
+        on_close=on_close,
+    )
 
 
 def open_controller(
@@ -71,7 +81,7 @@ def open_controller(
 ) -> NetworkController:
     """A controller on the real kernel. ``host_ns`` runs berth's "host" side inside another
     network namespace (tests do this); None is this process's namespace."""
-    from berth.kernel.real import real_kernel  # noqa: PLC0415 - pyroute2 import is slow
+    from berth.kernel.real import close_real_kernel, real_kernel  # noqa: PLC0415 - slow import
 
     config = ControllerConfig(
         state_dir=state_dir,
@@ -79,12 +89,18 @@ def open_controller(
         default_bridge=default_bridge or DefaultBridgeConfig(),
         predefined=predefined,
     )
+    kernel = real_kernel(host_ns)
     controller = build_controller(
         config,
-        real_kernel(host_ns),
+        kernel,
         firewall_table=firewall_table,
         default_address_pools=default_address_pools,
+        on_close=lambda: close_real_kernel(kernel),
     )
     if predefined:
-        controller.ensure_predefined_networks()
+        try:
+            controller.ensure_predefined_networks()
+        except BaseException:
+            controller.close()
+            raise
     return controller

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -56,8 +56,10 @@ class NetworkController:
         kernel: Kernel,
         ipam: Mapping[str, IpamDriver],
         drivers: Mapping[str, NetworkDriver],
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
+        self._on_close = on_close
         self.kernel = kernel
         self._store = store
         self._ipam = dict(ipam)
@@ -70,6 +72,20 @@ class NetworkController:
         self._attacher = Attacher(config, kernel, self._ipam, self._reg, self.driver)
 
     # --- plumbing -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the store and kernel handles (kernel objects and state stay as they are)."""
+        with self._lock:
+            self._store.close()
+            if self._on_close is not None:
+                self._on_close()
+                self._on_close = None
+
+    def __enter__(self) -> NetworkController:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def driver(self, name: str) -> NetworkDriver:
         try:

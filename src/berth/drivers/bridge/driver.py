@@ -139,9 +139,10 @@ class BridgeDriver:
             )
             undo.on_rollback("delete veth", lambda: netlink.delete_link(None, host_end))
             netlink.set_link(None, host_end, master=bridge, up=True)
-            if not config.icc:
-                # ports of an ICC-off bridge may talk to the gateway only, not to each other
-                netlink.set_bridge_port(None, host_end, isolated=True)
+            # hairpin: with br_netfilter loaded, a container's own published port is DNATed at
+            # the bridge and sent back out of the port it came in on; isolation: ports of an
+            # ICC-off bridge may reach the gateway only, not each other
+            netlink.set_bridge_port(None, host_end, hairpin=True, isolated=not config.icc)
             undo.commit()
         pool4, pool6 = network.pool(4), network.pool(6)
         routed = not network.internal
