@@ -57,15 +57,16 @@ def berth_dirs(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
 def berth(host: Ns, berth_dirs: tuple[Path, Path]) -> Iterator[NetworkController]:
     """A controller whose host is ``host``; sandboxes and state live in the test's tmp dir."""
     state, run = berth_dirs
-    ctl = open_controller(state_dir=str(state), exec_root=str(run), host_ns=host.path,
-                          predefined=False)
+    ctl = open_controller(
+        state_dir=str(state), exec_root=str(run), host_ns=host.path, predefined=False
+    )
     try:
         yield ctl
     finally:
         for sandbox in ctl.sandboxes():
             try:
                 ctl.delete_sandbox(sandbox.id)
-            except Exception:  # noqa: S110 - the host namespace goes away anyway
+            except Exception:
                 pass
         ctl.close()
 

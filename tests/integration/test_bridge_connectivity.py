@@ -16,13 +16,16 @@ pytestmark = pytest.mark.root
 
 
 def user_net(ctl: NetworkController, name: str, subnet: str, **kw: object) -> None:
-    ctl.create_network(NetworkSpec(
-        name=name, ipam=IpamConfig(config=(IpamPoolConfig(subnet=ip_network(subnet)),)),
-        **kw))  # type: ignore[arg-type]
+    ctl.create_network(
+        NetworkSpec(
+            name=name, ipam=IpamConfig(config=(IpamPoolConfig(subnet=ip_network(subnet)),)), **kw
+        )
+    )  # type: ignore[arg-type]
 
 
-def run_sandbox(ctl: NetworkController, name: str, network: str,
-                spec: EndpointSpec | None = None) -> tuple[Ns, str]:
+def run_sandbox(
+    ctl: NetworkController, name: str, network: str, spec: EndpointSpec | None = None
+) -> tuple[Ns, str]:
     ctl.create_sandbox(SandboxSpec(name=name))
     ep = ctl.connect(network, name, spec)
     assert ep.ipv4 is not None
@@ -30,7 +33,8 @@ def run_sandbox(ctl: NetworkController, name: str, network: str,
 
 
 def test_two_sandboxes_reach_each_other_the_gateway_and_the_host(
-        berth: NetworkController, host: Ns) -> None:
+    berth: NetworkController, host: Ns
+) -> None:
     user_net(berth, "front", "10.90.1.0/24")
     a, a_ip = run_sandbox(berth, "a", "front")
     b, b_ip = run_sandbox(berth, "b", "front")
@@ -54,10 +58,10 @@ def test_outbound_traffic_is_masqueraded(berth: NetworkController, outside: Ns) 
 
 
 def test_published_port_from_localhost_outside_and_hairpin(
-        berth: NetworkController, host: Ns, outside: Ns) -> None:
+    berth: NetworkController, host: Ns, outside: Ns
+) -> None:
     user_net(berth, "front", "10.90.3.0/24")
-    web, web_ip = run_sandbox(berth, "web", "front",
-                              EndpointSpec(ports=parse_port_spec("8080:80")))
+    web, web_ip = run_sandbox(berth, "web", "front", EndpointSpec(ports=parse_port_spec("8080:80")))
     other, other_ip = run_sandbox(berth, "other", "front")
     serve(web, 80, tag="web")
     assert call(host, "127.0.0.1", 8080) is not None
@@ -68,10 +72,12 @@ def test_published_port_from_localhost_outside_and_hairpin(
 
 
 def test_loopback_published_port_is_not_reachable_from_outside(
-        berth: NetworkController, host: Ns, outside: Ns) -> None:
+    berth: NetworkController, host: Ns, outside: Ns
+) -> None:
     user_net(berth, "front", "10.90.4.0/24")
-    web, _ = run_sandbox(berth, "web", "front",
-                         EndpointSpec(ports=parse_port_spec("127.0.0.1:8081:80")))
+    web, _ = run_sandbox(
+        berth, "web", "front", EndpointSpec(ports=parse_port_spec("127.0.0.1:8081:80"))
+    )
     serve(web, 80, tag="web")
     assert call(host, "127.0.0.1", 8081) is not None
     assert call(outside, "198.51.100.1", 8081, timeout=1) is None
@@ -79,16 +85,20 @@ def test_loopback_published_port_is_not_reachable_from_outside(
 
 def test_udp_publish_and_publish_all(berth: NetworkController, host: Ns, outside: Ns) -> None:
     user_net(berth, "front", "10.90.5.0/24")
-    spec = EndpointSpec(ports=parse_port_spec("5353:53/udp"),
-                        exposed=((80, "tcp"), (81, "tcp"), (82, "udp")), publish_all=True)
+    spec = EndpointSpec(
+        ports=parse_port_spec("5353:53/udp"),
+        exposed=((80, "tcp"), (81, "tcp"), (82, "udp")),
+        publish_all=True,
+    )
     dns, _ = run_sandbox(berth, "dns", "front", spec)
     serve(dns, 53, proto="udp", tag="dns")
     assert call(outside, "198.51.100.1", 5353, proto="udp") == "dns 198.51.100.2"
     published = berth.endpoint("dns").published
     random_ports = [p.host_port for p in published if p.container_port in (80, 81, 82)]
     assert len(random_ports) == 3 and len(set(random_ports)) == 3
-    low, high = (int(x) for x in host.run("cat", "/proc/sys/net/ipv4/ip_local_port_range")
-                 .stdout.split())
+    low, high = (
+        int(x) for x in host.run("cat", "/proc/sys/net/ipv4/ip_local_port_range").stdout.split()
+    )
     assert all(low <= p <= high for p in random_ports)
     serve(dns, 81, tag="eighty-one")
     port81 = next(p.host_port for p in published if p.container_port == 81)
@@ -98,8 +108,9 @@ def test_udp_publish_and_publish_all(berth: NetworkController, host: Ns, outside
 def test_isolation_between_networks_and_icc_off(berth: NetworkController) -> None:
     user_net(berth, "front", "10.90.6.0/24")
     user_net(berth, "back", "10.90.7.0/24")
-    user_net(berth, "quiet", "10.90.8.0/24",
-             options={"com.docker.network.bridge.enable_icc": "false"})
+    user_net(
+        berth, "quiet", "10.90.8.0/24", options={"com.docker.network.bridge.enable_icc": "false"}
+    )
     a, _ = run_sandbox(berth, "a", "front")
     b, b_ip = run_sandbox(berth, "b", "back")
     q1, q1_ip = run_sandbox(berth, "q1", "quiet")
@@ -109,8 +120,9 @@ def test_isolation_between_networks_and_icc_off(berth: NetworkController) -> Non
     assert ping(q1, "10.90.8.1") and ping(q2, "10.90.8.1")  # the gateway still answers
 
 
-def test_internal_network_has_no_outside_reach(berth: NetworkController, outside: Ns,
-                                               host: Ns) -> None:
+def test_internal_network_has_no_outside_reach(
+    berth: NetworkController, outside: Ns, host: Ns
+) -> None:
     user_net(berth, "vault", "10.90.9.0/24", internal=True)
     a, a_ip = run_sandbox(berth, "a", "vault")
     b, b_ip = run_sandbox(berth, "b", "vault")
@@ -120,8 +132,7 @@ def test_internal_network_has_no_outside_reach(berth: NetworkController, outside
     assert ping(a, b_ip) and ping(host, a_ip)
 
 
-def test_default_bridge_skips_a_subnet_already_on_the_host(
-        host: Ns, berth_dirs: object) -> None:
+def test_default_bridge_skips_a_subnet_already_on_the_host(host: Ns, berth_dirs: object) -> None:
     from berth.local import open_controller
 
     host.ip("link", "add", "docker0", "type", "bridge")

@@ -1,0 +1,258 @@
+"""Fault injection at every kernel step of create-network and connect: after each injected
+failure nothing is left behind (no link, netns, address, route, nft element or store row)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from ipaddress import ip_network
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from berth import EndpointSpec, IpamConfig, IpamPoolConfig, NetworkSpec, SandboxSpec
+from berth.controller.config import ControllerConfig
+from berth.controller.controller import NetworkController
+from berth.kernel.api import Kernel
+from berth.kernel.real import close_real_kernel, real_kernel
+from berth.local import build_controller
+from berth.model.errors import KernelError
+from berth.model.ports import parse_port_spec
+from berth.store.sqlite import SqliteStore
+from tests.integration.netenv import Ns
+
+pytestmark = pytest.mark.root
+
+MUTATING = {
+    "netns": {"create", "remove"},
+    "netlink": {
+        "add_bridge",
+        "add_veth",
+        "delete_link",
+        "set_link",
+        "set_bridge_port",
+        "add_address",
+        "delete_address",
+        "add_route",
+        "delete_route",
+    },
+    "nft": {"run"},
+    "sysctl": {"write"},
+    "conntrack": {"flush"},
+}
+
+
+class InjectedFault(KernelError):
+    pass
+
+
+@dataclass
+class Counter:
+    fail_at: int | None = None
+    steps: list[str] = field(default_factory=list)
+
+    def tick(self, label: str) -> None:
+        self.steps.append(label)
+        if len(self.steps) == self.fail_at:
+            raise InjectedFault(f"injected fault at step {self.fail_at} ({label})")
+
+
+class Faulty:
+    """Proxy that counts every mutating call of an adapter and fails the chosen one."""
+
+    def __init__(self, name: str, target: Any, counter: Counter) -> None:
+        self._name, self._target, self._counter = name, target, counter
+
+    def __getattr__(self, attr: str) -> Any:
+        value = getattr(self._target, attr)
+        if attr not in MUTATING[self._name]:
+            return value
+
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            self._counter.tick(f"{self._name}.{attr}")
+            return value(*args, **kwargs)
+
+        return wrapped
+
+
+@pytest.fixture
+def faulty(
+    host: Ns, berth_dirs: tuple[Path, Path]
+) -> Iterator[Callable[[int | None], tuple[NetworkController, Counter]]]:
+    state, run = berth_dirs
+    made: list[tuple[NetworkController, Kernel]] = []
+
+    def make(fail_at: int | None) -> tuple[NetworkController, Counter]:
+        counter = Counter(fail_at)
+        real = real_kernel(host.path)
+        kernel = Kernel(
+            **{
+                name: Faulty(name, getattr(real, name), counter)
+                if name in MUTATING
+                else getattr(real, name)
+                for name in ("netns", "netlink", "nft", "sysctl", "conntrack", "ports")
+            },
+            host_ns=host.path,
+        )
+        config = ControllerConfig(state_dir=str(state), exec_root=str(run), predefined=False)
+        ctl = build_controller(config, kernel)
+        made.append((ctl, real))
+        return ctl, counter
+
+    yield make
+    for ctl, real in made:
+        ctl.close()
+        close_real_kernel(real)
+
+
+def addresses(ns: Ns) -> list[tuple[str, str]]:
+    """(device, address) pairs; flags such as 'tentative' change with time, so leave them out."""
+    return sorted(
+        (line.split()[1], line.split()[3]) for line in ns.ip("-o", "addr").stdout.splitlines()
+    )
+
+
+def snapshot(host: Ns, state: Path, run: Path, sandboxes: list[Ns]) -> dict[str, Any]:
+    def nft_elements() -> str:
+        out = host.run("nft", "-j", "list", "table", "inet", "berth", check=False).stdout
+        items = json.loads(out)["nftables"] if out else []
+        return json.dumps([i for i in items if "set" in i or "map" in i], sort_keys=True)
+
+    store = SqliteStore(str(state / "berth.db"))
+    with store.read() as txn:
+        rows = {kind: txn.list(kind) for kind in ("network", "endpoint", "sandbox", "ipam_pool")}
+    store.close()
+    netns_dir = run / "netns"
+    return {
+        "link_names": sorted(
+            line.split(": ")[1].split("@")[0] for line in host.ip("-o", "link").stdout.splitlines()
+        ),
+        "addresses": addresses(host),
+        # 'linkdown' follows the bridge's carrier (it had a port for a moment): not a leftover
+        "routes": (host.ip("route").stdout + host.ip("-6", "route").stdout).replace(
+            " linkdown", ""
+        ),
+        "nft": nft_elements(),
+        "rows": rows,
+        "netns": sorted(os.listdir(netns_dir)) if netns_dir.is_dir() else [],
+        "sandboxes": [
+            (s.ip("-o", "link").stdout.count("\n"), addresses(s), s.ip("route").stdout)
+            for s in sandboxes
+        ],
+    }
+
+
+def front_spec(name: str = "front", n: int = 91) -> NetworkSpec:
+    return NetworkSpec(
+        name=name,
+        enable_ipv6=True,
+        ipam=IpamConfig(
+            config=(
+                IpamPoolConfig(subnet=ip_network(f"10.{n}.0.0/24")),
+                IpamPoolConfig(subnet=ip_network(f"fd00:{n}::/64")),
+            )
+        ),
+        options={"com.docker.network.bridge.enable_icc": "false"},
+    )
+
+
+def test_create_network_fails_cleanly_at_every_step(
+    faulty: Callable[[int | None], tuple[NetworkController, Counter]],
+    host: Ns,
+    berth_dirs: tuple[Path, Path],
+) -> None:
+    state, run = berth_dirs
+    warm, _ = faulty(None)  # berth's table exists from now on, as on any host berth ran on
+    warm.create_network(front_spec("warmup"))
+    warm.delete_network("warmup")
+    before = snapshot(host, state, run, [])
+    step = 1
+    while True:
+        ctl, counter = faulty(step)
+        try:
+            ctl.create_network(front_spec())
+        except InjectedFault:
+            assert snapshot(host, state, run, []) == before, f"leftovers after {counter.steps}"
+            step += 1
+            continue
+        break
+    assert step > 5, "the operation should have several kernel steps"
+    assert ctl.network("front").pools[0].subnet == ip_network("10.91.0.0/24")
+
+
+def test_connect_fails_cleanly_at_every_step(
+    faulty: Callable[[int | None], tuple[NetworkController, Counter]],
+    host: Ns,
+    berth_dirs: tuple[Path, Path],
+) -> None:
+    state, run = berth_dirs
+    setup, _ = faulty(None)
+    setup.create_network(front_spec())
+    first = setup.create_sandbox(SandboxSpec(name="first"))
+    setup.connect("front", "first", EndpointSpec(ports=parse_port_spec("9000:90")))
+    sandbox = setup.create_sandbox(SandboxSpec(name="web"))
+    sandboxes = [Ns("first", first.netns_path), Ns("web", sandbox.netns_path)]
+    before = snapshot(host, state, run, sandboxes)
+    spec = EndpointSpec(
+        ports=(*parse_port_spec("8080:80"), *parse_port_spec("5353:53/udp")), aliases=("www",)
+    )
+    step = 1
+    while True:
+        ctl, counter = faulty(step)
+        try:
+            ctl.connect("front", "web", spec)
+        except InjectedFault:
+            assert snapshot(host, state, run, sandboxes) == before, (
+                f"leftovers after {counter.steps}"
+            )
+            step += 1
+            continue
+        break
+    assert step > 5
+    endpoint = ctl.endpoint("web")
+    assert str(endpoint.ipv4) == "10.91.0.3/24"
+    assert len(endpoint.published) == 4  # tcp and udp, on 0.0.0.0 and ::
+
+
+class CommitFails:
+    """A store whose next write transaction fails at commit, after every kernel step ran."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._store, attr)
+
+    def write(self) -> Any:
+        from contextlib import contextmanager
+
+        @contextmanager
+        def failing() -> Iterator[Any]:
+            with self._store.write() as txn:
+                yield txn
+                raise InjectedFault("injected fault at commit")
+
+        return failing()
+
+
+def test_a_failed_commit_undoes_the_kernel_steps(
+    faulty: Callable[[int | None], tuple[NetworkController, Counter]],
+    host: Ns,
+    berth_dirs: tuple[Path, Path],
+) -> None:
+    state, run = berth_dirs
+    setup, _ = faulty(None)
+    setup.create_network(front_spec("warmup", 92))
+    sandbox = setup.create_sandbox(SandboxSpec(name="web"))
+    sandboxes = [Ns("web", sandbox.netns_path)]
+    before = snapshot(host, state, run, sandboxes)
+    ctl, _ = faulty(None)
+    ctl._store = CommitFails(ctl._store)  # type: ignore[assignment]
+    with pytest.raises(InjectedFault):
+        ctl.create_network(front_spec())
+    with pytest.raises(InjectedFault):
+        ctl.connect("warmup", "web", EndpointSpec(ports=parse_port_spec("8080:80")))
+    assert snapshot(host, state, run, sandboxes) == before
