@@ -21,7 +21,14 @@ import time
 from contextlib import ExitStack
 from ipaddress import ip_network
 
-from berth import EndpointSpec, IpamConfig, IpamPoolConfig, NetworkSpec, SandboxSpec, open_controller
+from berth import (
+    EndpointSpec,
+    IpamConfig,
+    IpamPoolConfig,
+    NetworkSpec,
+    SandboxSpec,
+    open_controller,
+)
 from berth.kernel.netns import LinuxNetns, in_netns
 from berth.model.ports import parse_port_spec
 
@@ -39,8 +46,9 @@ def say(text: str) -> None:
 
 
 def in_ns(path: str, *cmd: str, **kw: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["nsenter", f"--net={path}", "--", *cmd], capture_output=True,
-                          text=True, timeout=30, **kw)  # type: ignore[call-overload]
+    return subprocess.run(
+        ["nsenter", f"--net={path}", "--", *cmd], capture_output=True, text=True, timeout=30, **kw
+    )  # type: ignore[call-overload]
 
 
 def fetch(path: str | None, host: str, port: int) -> str:
@@ -55,8 +63,11 @@ def fetch(path: str | None, host: str, port: int) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--real-host", action="store_true",
-                        help="use this machine's own network namespace as berth's host")
+    parser.add_argument(
+        "--real-host",
+        action="store_true",
+        help="use this machine's own network namespace as berth's host",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("the demo needs root (it creates namespaces, bridges and nftables rules)")
@@ -70,12 +81,17 @@ def main() -> int:
         if host_ns:
             say(f"a throwaway namespace plays the host: {host_ns}")
             netns.create(host_ns)
-        ctl = open_controller(state_dir=f"{work}/state", exec_root=f"{work}/run",
-                              host_ns=host_ns, predefined=False)
+        ctl = open_controller(
+            state_dir=f"{work}/state", exec_root=f"{work}/run", host_ns=host_ns, predefined=False
+        )
         with ctl:
             say("create network 'front' (bridge, 10.77.0.0/24)")
-            front = ctl.create_network(NetworkSpec(name="front", ipam=IpamConfig(
-                config=(IpamPoolConfig(subnet=ip_network("10.77.0.0/24")),))))
+            front = ctl.create_network(
+                NetworkSpec(
+                    name="front",
+                    ipam=IpamConfig(config=(IpamPoolConfig(subnet=ip_network("10.77.0.0/24")),)),
+                )
+            )
             print(f"    id {front.short_id}, bridge {front.driver_state['bridge']}")
             say("sandboxes 'web' (publishing 8080->80) and 'client', connected to 'front'")
             for name in ("web", "client"):
@@ -83,14 +99,23 @@ def main() -> int:
             web = ctl.connect("front", "web", EndpointSpec(ports=parse_port_spec("8080:80")))
             client = ctl.connect("front", "client")
             for ep in (web, client):
-                print(f"    {ep.name}: {ep.ifname} {ep.ipv4} mac {ep.mac}"
-                      + (f", published {', '.join(map(str, ep.published))}" if ep.published else ""))
+                print(
+                    f"    {ep.name}: {ep.ifname} {ep.ipv4} mac {ep.mac}"
+                    + (f", published {', '.join(map(str, ep.published))}" if ep.published else "")
+                )
             web_ns, client_ns = ctl.sandbox("web").netns_path, ctl.sandbox("client").netns_path
             say("client pings web")
-            print("    " + in_ns(client_ns, "ping", "-c", "2", "-W", "2", "-q", str(web.ipv4.ip))  # type: ignore[union-attr]
-                  .stdout.strip().splitlines()[-2])
-            server = subprocess.Popen(["nsenter", f"--net={web_ns}", "--", sys.executable, "-c",
-                                       SERVER, "3"], stdout=subprocess.PIPE, text=True)
+            print(
+                "    "
+                + in_ns(client_ns, "ping", "-c", "2", "-W", "2", "-q", str(web.ipv4.ip))  # type: ignore[union-attr]
+                .stdout.strip()
+                .splitlines()[-2]
+            )
+            server = subprocess.Popen(
+                ["nsenter", f"--net={web_ns}", "--", sys.executable, "-c", SERVER, "3"],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             assert server.stdout is not None and server.stdout.readline().strip() == "ready"
             say("client connects to web:80 directly")
             print("    " + fetch(client_ns, str(web.ipv4.ip), 80))  # type: ignore[union-attr]
@@ -99,17 +124,32 @@ def main() -> int:
             if host_ns:
                 say("another machine (198.51.100.2) connects to the host's 198.51.100.1:8080")
                 netns.create(outside_ns)
-                subprocess.run(["nsenter", f"--net={host_ns}", "--", "sh", "-c",
-                                f"ip link add vdemo type veth peer name eth0 netns {outside_ns}"
-                                " && ip addr add 198.51.100.1/24 dev vdemo"
-                                " && ip link set vdemo up"], check=True)
-                in_ns(outside_ns, "sh", "-c", "ip addr add 198.51.100.2/24 dev eth0 && "
-                      "ip link set eth0 up", check=True)
+                subprocess.run(
+                    [
+                        "nsenter",
+                        f"--net={host_ns}",
+                        "--",
+                        "sh",
+                        "-c",
+                        f"ip link add vdemo type veth peer name eth0 netns {outside_ns}"
+                        " && ip addr add 198.51.100.1/24 dev vdemo"
+                        " && ip link set vdemo up",
+                    ],
+                    check=True,
+                )
+                in_ns(
+                    outside_ns,
+                    "sh",
+                    "-c",
+                    "ip addr add 198.51.100.2/24 dev eth0 && ip link set eth0 up",
+                    check=True,
+                )
                 time.sleep(0.2)
                 print("    " + fetch(outside_ns, "198.51.100.1", 8080))
             say("nftables: berth's table holds the mapping as one map element")
-            table = in_ns(host_ns or "/proc/self/ns/net", "nft", "list", "map", "inet",
-                          "berth", "pub4any").stdout
+            table = in_ns(
+                host_ns or "/proc/self/ns/net", "nft", "list", "map", "inet", "berth", "pub4any"
+            ).stdout
             print("    " + next(line.strip() for line in table.splitlines() if "8080" in line))
             say("tear down: sandboxes, then the network")
             for name in ("web", "client"):

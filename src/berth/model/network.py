@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any, Literal
 
 IPAddress = IPv4Address | IPv6Address
@@ -86,3 +86,38 @@ class Network:
 
     def pool(self, version: int) -> AllocatedPool | None:
         return next((p for p in self.pools if p.version == version), None)
+
+
+def parse_pool_config(
+    subnet: str | None = None,
+    ip_range: str | None = None,
+    gateway: str | None = None,
+    aux_addresses: Mapping[str, str] | None = None,
+) -> IpamPoolConfig:
+    """Docker's IPAM.Config strings -> IpamPoolConfig; a subnet with host bits set, or any value
+    that is not an address, is an InvalidSubnet/InvalidAddress naming the value."""
+    from berth.model.errors import InvalidAddress, InvalidSubnet  # noqa: PLC0415 - no cycle
+
+    def network(value: str | None, what: str) -> IPNetwork | None:
+        if value is None:
+            return None
+        try:
+            return ip_network(value)
+        except ValueError as err:
+            raise InvalidSubnet(value, f"{what}: {err}") from None
+
+    def address(value: str | None, what: str) -> IPAddress | None:
+        if value is None:
+            return None
+        try:
+            return ip_address(value)
+        except ValueError:
+            raise InvalidAddress(value, f"{what} is not an IP address") from None
+
+    aux = {k: address(v, f"aux address {k}") for k, v in (aux_addresses or {}).items()}
+    return IpamPoolConfig(
+        subnet=network(subnet, "subnet"),
+        ip_range=network(ip_range, "ip-range"),
+        gateway=address(gateway, "gateway"),
+        aux_addresses={k: v for k, v in aux.items() if v is not None},
+    )
