@@ -113,7 +113,10 @@ class NetworkPlanner:
                 gateway=cfg.gateway,
                 aux_addresses=dict(cfg.aux_addresses),
                 options=dict(plan.spec.ipam.options),
-                exclude=self.host_prefixes(version) if cfg.subnet is None else (),
+                # automatic pools, and Docker 29's size hints (0.0.0.0/24), avoid host prefixes
+                exclude=self.host_prefixes(version)
+                if cfg.subnet is None or cfg.subnet.network_address.is_unspecified
+                else (),
                 reserve_gateway=plan.reserve_gateway,
             )
             pool = ipam.request_pool(txn, request)

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv4Network,
+    IPv6Address,
+    IPv6Interface,
+    IPv6Network,
+)
 from typing import Literal, Protocol
 
 from berth.model.network import AllocatedPool
@@ -53,8 +60,9 @@ class IpamDriver(Protocol):
     def release_pool(self, txn: StoreTxn, pool_id: str) -> None:
         """Release the pool with every address still allocated in it."""
 
-    def request_address(self, txn: StoreTxn, pool_id: str,
-                        address: IPAddress | None = None) -> IPInterface:
+    def request_address(
+        self, txn: StoreTxn, pool_id: str, address: IPAddress | None = None
+    ) -> IPInterface:
         """The lowest free address of the pool's range (or ``address`` if free and inside the
         subnet), with the pool's prefix length. Undone by ``release_address``."""
 
