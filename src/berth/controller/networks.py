@@ -8,6 +8,7 @@ steers automatic pools clear of prefixes already on the host.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
 from ipaddress import IPv4Network, IPv6Network, ip_network
@@ -17,7 +18,7 @@ from berth.controller.transaction import Transaction
 from berth.drivers.api import NetworkDriver
 from berth.ipam.api import IpamDriver, PoolRequest
 from berth.kernel.api import Kernel
-from berth.model.errors import DriverNotFound, InvalidParameter, InvalidSubnet
+from berth.model.errors import DriverNotFound, InvalidParameter, InvalidSubnet, PoolNotFound
 from berth.model.network import AllocatedPool, IpamPoolConfig, Network, NetworkSpec, Scope
 from berth.store.api import StoreTxn
 
@@ -130,7 +131,8 @@ class NetworkPlanner:
         if ipam is None:
             return
         for pool in network.pools:
-            ipam.release_pool(txn, pool.pool_id)
+            with suppress(PoolNotFound):  # already released: teardown treats gone as done
+                ipam.release_pool(txn, pool.pool_id)
 
     def host_prefixes(self, version: Literal[4, 6] | int) -> tuple[IPNetwork, ...]:
         """Prefixes of the host's addresses and routes, which automatic pools must avoid

@@ -13,7 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface, IPv4Network, IPv6Network
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv6Address,
+    IPv6Interface,
+    IPv4Network,
+    IPv6Network,
+)
 from typing import Literal, Protocol
 
 NsRef = str | None
@@ -54,13 +61,22 @@ class Netns(Protocol):
 class Netlink(Protocol):
     """Links, addresses and routes (rtnetlink), in the host netns or a sandbox netns."""
 
-    def add_bridge(self, ns: NsRef, name: str, *, mtu: int | None = None,
-                   alias: str | None = None) -> None:
+    def add_bridge(
+        self, ns: NsRef, name: str, *, mtu: int | None = None, alias: str | None = None
+    ) -> None:
         """Create a bridge, down, with no address. Undone by ``delete_link``."""
 
-    def add_veth(self, ns: NsRef, name: str, *, peer_ns: NsRef, peer_name: str,
-                 mtu: int | None = None, peer_mac: str | None = None,
-                 alias: str | None = None) -> None:
+    def add_veth(
+        self,
+        ns: NsRef,
+        name: str,
+        *,
+        peer_ns: NsRef,
+        peer_name: str,
+        mtu: int | None = None,
+        peer_mac: str | None = None,
+        alias: str | None = None,
+    ) -> None:
         """Create a veth pair whose peer is created directly inside ``peer_ns`` (no move).
         Both ends down. Undone by ``delete_link`` of either end."""
 
@@ -71,13 +87,21 @@ class Netlink(Protocol):
 
     def list_links(self, ns: NsRef) -> list[LinkInfo]: ...
 
-    def set_link(self, ns: NsRef, name: str, *, up: bool | None = None,
-                 master: str | None = None, mtu: int | None = None,
-                 mac: str | None = None) -> None:
+    def set_link(
+        self,
+        ns: NsRef,
+        name: str,
+        *,
+        up: bool | None = None,
+        master: str | None = None,
+        mtu: int | None = None,
+        mac: str | None = None,
+    ) -> None:
         """Change link attributes in one netlink request."""
 
-    def set_bridge_port(self, ns: NsRef, name: str, *, isolated: bool | None = None,
-                        hairpin: bool | None = None) -> None:
+    def set_bridge_port(
+        self, ns: NsRef, name: str, *, isolated: bool | None = None, hairpin: bool | None = None
+    ) -> None:
         """Bridge-port flags of a link that is a port of a bridge."""
 
     def add_address(self, ns: NsRef, name: str, address: IPInterface) -> None:
@@ -88,13 +112,21 @@ class Netlink(Protocol):
     def list_addresses(self, ns: NsRef, name: str | None = None) -> list[IPInterface]:
         """Addresses of one link, or of every link when ``name`` is None."""
 
-    def add_route(self, ns: NsRef, dst: IPNetwork, *, gateway: IPAddress | None = None,
-                  dev: str | None = None, metric: int | None = None) -> None:
+    def add_route(
+        self,
+        ns: NsRef,
+        dst: IPNetwork,
+        *,
+        gateway: IPAddress | None = None,
+        dev: str | None = None,
+        metric: int | None = None,
+    ) -> None:
         """Add a route (``dst`` 0.0.0.0/0 or ::/0 for a default route). Undone by
         ``delete_route``."""
 
-    def delete_route(self, ns: NsRef, dst: IPNetwork, *, gateway: IPAddress | None = None,
-                     dev: str | None = None) -> bool: ...
+    def delete_route(
+        self, ns: NsRef, dst: IPNetwork, *, gateway: IPAddress | None = None, dev: str | None = None
+    ) -> bool: ...
 
     def list_routes(self, ns: NsRef, version: int = 4) -> list[IPNetwork]:
         """Destinations of every route in every table (main, local excluded), to keep IPAM's
@@ -123,8 +155,15 @@ class Sysctl(Protocol):
 
 
 class Conntrack(Protocol):
-    def flush(self, ns: NsRef, *, proto: Proto | None = None, orig_dst: IPAddress | None = None,
-              orig_dport: int | None = None, reply_src: IPAddress | None = None) -> int:
+    def flush(
+        self,
+        ns: NsRef,
+        *,
+        proto: Proto | None = None,
+        orig_dst: IPAddress | None = None,
+        orig_dport: int | None = None,
+        reply_src: IPAddress | None = None,
+    ) -> int:
         """Delete conntrack entries matching every given field; returns how many."""
 
 
