@@ -216,7 +216,7 @@ def test_rollback_at_every_step_of_connect(env: tuple[NetworkController, FakeKer
             assert ctl.endpoints() == []
             continue
         finally:
-            fake._faults.clear()
+            fake.clear_faults()
         ctl.disconnect("front", "web")
         assert fake.snapshot() == before
     assert failed >= 10
@@ -239,7 +239,7 @@ def test_rollback_at_every_step_of_create_network(
             assert [n.name for n in ctl.networks()] == ["warm"]
             continue
         finally:
-            fake._faults.clear()
+            fake.clear_faults()
         ctl.delete_network("front")
     assert failed >= 5
 
