@@ -11,14 +11,13 @@ Errors: every adapter raises ``berth.model.errors.KernelError`` (errno kept) for
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import (
     IPv4Address,
     IPv4Interface,
+    IPv4Network,
     IPv6Address,
     IPv6Interface,
-    IPv4Network,
     IPv6Network,
 )
 from typing import Literal, Protocol

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
-from typing import Literal, cast
+from typing import Literal
 
 from berth.model.errors import InvalidPortSpec
 
@@ -133,19 +133,18 @@ def parse_port_spec(spec: str) -> tuple[PortMapping, ...]:
     ctr_lo, ctr_hi = _range(spec, raw_ctr)
     host = _range(spec, raw_host) if raw_host else None
     count = ctr_hi - ctr_lo + 1
-    typed = cast(Proto, proto)
     if host is None:
-        return tuple(PortMapping(p, typed, host_ip, None) for p in range(ctr_lo, ctr_hi + 1))
+        return tuple(PortMapping(p, proto, host_ip, None) for p in range(ctr_lo, ctr_hi + 1))
     host_count = host[1] - host[0] + 1
     if count == 1:
         # "8000-8010:80": any one free port of the host range
-        return (PortMapping(ctr_lo, typed, host_ip, host),)
+        return (PortMapping(ctr_lo, proto, host_ip, host),)
     if host_count != count:
         raise InvalidPortSpec(
             spec, f"host range has {host_count} ports but container range has {count}"
         )
     return tuple(
-        PortMapping(ctr_lo + i, typed, host_ip, (host[0] + i, host[0] + i)) for i in range(count)
+        PortMapping(ctr_lo + i, proto, host_ip, (host[0] + i, host[0] + i)) for i in range(count)
     )
 
 
