@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,10 +65,8 @@ def berth(host: Ns, berth_dirs: tuple[Path, Path]) -> Iterator[NetworkController
         yield ctl
     finally:
         for sandbox in ctl.sandboxes():
-            try:
+            with contextlib.suppress(Exception):
                 ctl.delete_sandbox(sandbox.id)
-            except Exception:
-                pass
         ctl.close()
 
 

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
 _counter = itertools.count()
@@ -27,10 +27,12 @@ def unique(prefix: str) -> str:
     return f"{prefix}{os.getpid() % 100000:x}x{next(_counter)}"
 
 
-def sh(*cmd: str, check: bool = True, input: str | None = None,
-       timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(cmd), check=check, capture_output=True, text=True,
-                          input=input, timeout=timeout)
+def sh(
+    *cmd: str, check: bool = True, input: str | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(cmd), check=check, capture_output=True, text=True, input=input, timeout=timeout
+    )
 
 
 @dataclass
@@ -49,8 +51,9 @@ class Ns:
     def _enter(self) -> list[str]:
         return ["nsenter", f"--net={self.path}", "--"]
 
-    def run(self, *cmd: str, check: bool = True, input: str | None = None,
-            timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *cmd: str, check: bool = True, input: str | None = None, timeout: float = 30
+    ) -> subprocess.CompletedProcess[str]:
         return sh(*self._enter(), *cmd, check=check, input=input, timeout=timeout)
 
     def ip(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -58,8 +61,9 @@ class Ns:
 
     def spawn(self, *cmd: str) -> subprocess.Popen[str]:
         """A background process in this namespace, killed when the namespace is removed."""
-        proc = subprocess.Popen([*self._enter(), *cmd],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [*self._enter(), *cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         self.procs.append(proc)
         return proc
 
@@ -70,20 +74,16 @@ class Ns:
 def _kill_ns_processes(name: str) -> None:
     pids = sh("ip", "netns", "pids", name, check=False).stdout.split()
     for pid in pids:
-        try:
+        with suppress(ProcessLookupError, ValueError):
             os.kill(int(pid), signal.SIGKILL)
-        except (ProcessLookupError, ValueError):
-            pass
 
 
 def remove_ns(ns: Ns) -> None:
     for proc in ns.procs:
         if proc.poll() is None:
             proc.kill()
-        try:
+        with suppress(subprocess.TimeoutExpired):
             proc.communicate(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
     _kill_ns_processes(ns.name)
     sh("ip", "netns", "del", ns.name, check=False)
 
@@ -101,8 +101,9 @@ def namespace(prefix: str = "bt") -> Iterator[Ns]:
 
 
 @contextmanager
-def outside_world(host: Ns, *, host_addr: str = "198.51.100.1/24",
-                  outside_addr: str = "198.51.100.2/24") -> Iterator[Ns]:
+def outside_world(
+    host: Ns, *, host_addr: str = "198.51.100.1/24", outside_addr: str = "198.51.100.2/24"
+) -> Iterator[Ns]:
     """A namespace playing "another machine / the internet", linked to ``host`` by a veth.
 
     The host end gets ``host_addr`` (the host's "public" address); the outside end gets
@@ -129,8 +130,12 @@ def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02) -> bool:  
 
 
 def ping(ns: Ns, address: str, count: int = 1, timeout: int = 2) -> bool:
-    return ns.run("ping", "-c", str(count), "-W", str(timeout), "-n", "-q", address,
-                  check=False).returncode == 0
+    return (
+        ns.run(
+            "ping", "-c", str(count), "-W", str(timeout), "-n", "-q", address, check=False
+        ).returncode
+        == 0
+    )
 
 
 def links(ns: Ns) -> Sequence[str]:
@@ -142,11 +147,31 @@ PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peer.py")
 PYTHON = os.environ.get("BERTH_TEST_PYTHON") or __import__("sys").executable
 
 
-def serve(ns: Ns, port: int, *, proto: str = "tcp", tag: str = "peer", bind: str = "0.0.0.0",
-          lifetime: float = 60.0) -> subprocess.Popen[str]:
+def serve(
+    ns: Ns,
+    port: int,
+    *,
+    proto: str = "tcp",
+    tag: str = "peer",
+    bind: str = "0.0.0.0",
+    lifetime: float = 60.0,
+) -> subprocess.Popen[str]:
     """Start peer.py's server in ``ns`` and wait until it is listening."""
-    proc = ns.spawn(PYTHON, PEER, "serve", "--proto", proto, "--port", str(port), "--tag", tag,
-                    "--bind", bind, "--lifetime", str(lifetime))
+    proc = ns.spawn(
+        PYTHON,
+        PEER,
+        "serve",
+        "--proto",
+        proto,
+        "--port",
+        str(port),
+        "--tag",
+        tag,
+        "--bind",
+        bind,
+        "--lifetime",
+        str(lifetime),
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if line.strip() != "ready":
@@ -158,6 +183,19 @@ def serve(ns: Ns, port: int, *, proto: str = "tcp", tag: str = "peer", bind: str
 
 def call(ns: Ns, host: str, port: int, *, proto: str = "tcp", timeout: float = 2.0) -> str | None:
     """Connect from ``ns``; the server's answer ("<tag> <seen source ip>") or None."""
-    result = ns.run(PYTHON, PEER, "call", "--proto", proto, "--host", host, "--port", str(port),
-                    "--timeout", str(timeout), check=False, timeout=timeout + 10)
+    result = ns.run(
+        PYTHON,
+        PEER,
+        "call",
+        "--proto",
+        proto,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--timeout",
+        str(timeout),
+        check=False,
+        timeout=timeout + 10,
+    )
     return result.stdout.strip() if result.returncode == 0 else None

@@ -62,7 +62,7 @@ def test_published_port_from_localhost_outside_and_hairpin(
 ) -> None:
     user_net(berth, "front", "10.90.3.0/24")
     web, web_ip = run_sandbox(berth, "web", "front", EndpointSpec(ports=parse_port_spec("8080:80")))
-    other, other_ip = run_sandbox(berth, "other", "front")
+    other, _other_ip = run_sandbox(berth, "other", "front")
     serve(web, 80, tag="web")
     assert call(host, "127.0.0.1", 8080) is not None
     assert call(outside, "198.51.100.1", 8080) == "web 198.51.100.2"  # client address kept
@@ -112,7 +112,7 @@ def test_isolation_between_networks_and_icc_off(berth: NetworkController) -> Non
         berth, "quiet", "10.90.8.0/24", options={"com.docker.network.bridge.enable_icc": "false"}
     )
     a, _ = run_sandbox(berth, "a", "front")
-    b, b_ip = run_sandbox(berth, "b", "back")
+    _b, b_ip = run_sandbox(berth, "b", "back")
     q1, q1_ip = run_sandbox(berth, "q1", "quiet")
     q2, _ = run_sandbox(berth, "q2", "quiet")
     assert not ping(a, b_ip)
@@ -125,7 +125,7 @@ def test_internal_network_has_no_outside_reach(
 ) -> None:
     user_net(berth, "vault", "10.90.9.0/24", internal=True)
     a, a_ip = run_sandbox(berth, "a", "vault")
-    b, b_ip = run_sandbox(berth, "b", "vault")
+    _b, b_ip = run_sandbox(berth, "b", "vault")
     serve(outside, 7001, tag="internet")
     assert call(a, "198.51.100.2", 7001, timeout=1) is None
     assert "default" not in a.ip("route").stdout

@@ -12,7 +12,9 @@ DEMO = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "demo.py"
 
 
 def test_demo_runs_end_to_end() -> None:
-    result = subprocess.run([sys.executable, DEMO], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, DEMO], capture_output=True, text=True, timeout=120, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "you are 10.77.0.3" in result.stdout  # sandbox to sandbox
     assert "you are 198.51.100.2" in result.stdout  # another machine, via the published port

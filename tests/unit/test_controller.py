@@ -25,8 +25,8 @@ from berth.model.errors import (
     Forbidden,
     InvalidAddress,
     InvalidName,
-    InvalidSubnet,
     InvalidParameter,
+    InvalidSubnet,
     NameInUse,
     NetworkNotFound,
     PoolOverlap,
@@ -157,7 +157,9 @@ def test_duplicate_and_overlapping_networks(env: tuple[NetworkController, FakeKe
     ctl.create_network(spec())
     with pytest.raises(NameInUse, match="network with name front already exists"):
         ctl.create_network(spec(subnet="10.2.0.0/24"))
-    with pytest.raises(PoolOverlap, match="10.1.0.0/25 overlaps with the pool of network front"):
+    with pytest.raises(
+        PoolOverlap, match=r"10\.1\.0\.0/25 overlaps with the pool of network front"
+    ):
         ctl.create_network(spec(name="other", subnet="10.1.0.0/25"))
 
 
@@ -348,7 +350,7 @@ def test_default_bridge_avoids_host_prefixes() -> None:
 
 
 def test_parse_pool_config_names_bad_values() -> None:
-    with pytest.raises(InvalidSubnet, match="'10.1.0.1/24'.*host bits"):
+    with pytest.raises(InvalidSubnet, match=r"'10\.1\.0\.1/24'.*host bits"):
         parse_pool_config(subnet="10.1.0.1/24")
     with pytest.raises(InvalidAddress, match="gateway"):
         parse_pool_config(subnet="10.1.0.0/24", gateway="10.1.0.x")

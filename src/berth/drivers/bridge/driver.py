@@ -84,7 +84,6 @@ class BridgeDriver:
             sysctl.write(None, f"net/ipv4/conf/{bridge}/route_localnet", "1")
             netlink.set_link(None, bridge, up=True)
             intent = _intent(network, config, bridge)
-            self._firewall.ensure()
             self._firewall.add_network(intent)
             undo.on_rollback("firewall", lambda: self._firewall.remove_network(intent))
             undo.commit()
