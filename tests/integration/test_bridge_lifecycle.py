@@ -229,3 +229,17 @@ def test_firewall_rules_do_not_grow_with_ports(berth: NetworkController, host: N
     assert len(berth.endpoint("many").published) == 200
     assert rule_lines() == with_one
     assert nft_table(host).count(" : 10.92.10.3 . ") == 200
+
+
+def test_mtu_option_applies_to_bridge_and_both_veth_ends(
+    berth: NetworkController, host: Ns
+) -> None:
+    berth.create_network(
+        net("front", "10.92.11.0/24", options={"com.docker.network.driver.mtu": "1400"})
+    )
+    berth.create_sandbox(SandboxSpec(name="a"))
+    ep = berth.connect("front", "a")
+    bridge = berth.network("front").driver_state["bridge"]
+    assert "mtu 1400" in host.ip("link", "show", bridge).stdout
+    assert "mtu 1400" in host.ip("link", "show", f"vb{ep.id[:12]}").stdout
+    assert "mtu 1400" in sandbox_ns(berth, "a").ip("link", "show", "eth0").stdout
