@@ -22,6 +22,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def stays_in_own_netns() -> Iterator[None]:
+    """No adapter call may leave the test's thread in another namespace."""
+    from berth.kernel.netns import current_netns_inode
+
+    before = current_netns_inode()
+    yield
+    assert current_netns_inode() == before
+
+
 @pytest.fixture
 def host() -> Iterator[Ns]:
     """berth's "host": a fresh namespace with no route to the real network."""

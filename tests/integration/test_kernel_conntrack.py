@@ -9,7 +9,6 @@ from ipaddress import ip_address
 import pytest
 
 from berth.kernel.conntrack import NetlinkConntrack
-from berth.kernel.netns import current_netns_inode
 from tests.integration.netenv import Ns, call, namespace, serve, unique
 
 pytestmark = [
@@ -18,13 +17,6 @@ pytestmark = [
 ]
 
 HOST_IP, SERVER_IP, PUBLISHED = "10.213.9.1", "10.213.9.2", "192.0.2.10"
-
-
-@pytest.fixture(autouse=True)
-def stays_in_own_netns() -> Iterator[None]:
-    before = current_netns_inode()
-    yield
-    assert current_netns_inode() == before
 
 
 @pytest.fixture

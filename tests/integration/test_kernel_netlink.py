@@ -20,7 +20,7 @@ import pytest
 
 from berth.kernel.api import default_route
 from berth.kernel.netlink import PyrouteNetlink
-from berth.kernel.netns import LinuxNetns, current_netns_inode, in_netns
+from berth.kernel.netns import LinuxNetns, in_netns
 from berth.kernel.real import close_real_kernel, real_kernel
 from berth.model.errors import KernelError
 from tests.integration.netenv import Ns, namespace, unique
@@ -31,19 +31,6 @@ pytestmark = [
 ]
 
 RTMGRP_LINK = 1
-
-
-@pytest.fixture(autouse=True)
-def stays_in_own_netns() -> Iterator[None]:
-    before = current_netns_inode()
-    yield
-    assert current_netns_inode() == before
-
-
-@pytest.fixture
-def host() -> Iterator[Ns]:
-    with namespace("btk") as ns:
-        yield ns
 
 
 @pytest.fixture

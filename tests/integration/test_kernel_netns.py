@@ -24,13 +24,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def stays_in_own_netns() -> Iterator[None]:
-    before = current_netns_inode()
-    yield
-    assert current_netns_inode() == before
-
-
 @pytest.fixture
 def nsdir(tmp_path: Path) -> Iterator[Path]:
     directory = tmp_path / "netns"

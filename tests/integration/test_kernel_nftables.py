@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from berth.kernel.netns import current_netns_inode
 from berth.kernel.nftables import LibNftables
 from berth.model.errors import KernelError
 from tests.integration.netenv import Ns, namespace, sh, unique
@@ -17,19 +16,6 @@ pytestmark = [
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root (nftables in a namespace)"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def stays_in_own_netns() -> Iterator[None]:
-    before = current_netns_inode()
-    yield
-    assert current_netns_inode() == before
-
-
-@pytest.fixture
-def host() -> Iterator[Ns]:
-    with namespace("btn") as ns:
-        yield ns
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from ipaddress import ip_address
 
 import pytest
 
-from berth.kernel.netns import current_netns_inode, in_netns
+from berth.kernel.netns import in_netns
 from berth.kernel.ports import SocketPorts
 from berth.model.errors import KernelError
 from tests.integration.netenv import Ns, namespace, serve, unique
@@ -22,13 +22,6 @@ pytestmark = [
 
 ANY4, ANY6, LO4, LO6 = (ip_address(a) for a in ("0.0.0.0", "::", "127.0.0.1", "::1"))
 OTHER = ip_address("10.213.10.1")
-
-
-@pytest.fixture(autouse=True)
-def stays_in_own_netns() -> Iterator[None]:
-    before = current_netns_inode()
-    yield
-    assert current_netns_inode() == before
 
 
 @pytest.fixture

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from berth.kernel.netns import current_netns_inode
 from berth.kernel.sysctl import ProcSysctl
 from berth.model.errors import KernelError
 from tests.integration.netenv import Ns, namespace, unique
@@ -20,19 +18,6 @@ pytestmark = [
 ]
 
 FORWARD = "net/ipv4/ip_forward"
-
-
-@pytest.fixture(autouse=True)
-def stays_in_own_netns() -> Iterator[None]:
-    before = current_netns_inode()
-    yield
-    assert current_netns_inode() == before
-
-
-@pytest.fixture
-def host() -> Iterator[Ns]:
-    with namespace("bty") as ns:
-        yield ns
 
 
 def in_ns(ns: Ns, key: str) -> str:
