@@ -356,3 +356,33 @@ def test_parse_pool_config_names_bad_values() -> None:
         parse_pool_config(subnet="10.1.0.0/24", gateway="10.1.0.x")
     cfg = parse_pool_config("10.1.0.0/24", "10.1.0.128/25", "10.1.0.1", {"h": "10.1.0.5"})
     assert cfg.aux_addresses == {"h": ip_address("10.1.0.5")}
+
+
+def test_network_events_are_published_after_commit() -> None:
+    from berth.events import Event
+
+    seen: list[Event] = []
+
+    class Sink:
+        def publish(self, event: Event) -> None:
+            seen.append(event)
+
+    kernel, fake = fake_kernel()
+    ctl = make(kernel)
+    ctl.events = Sink()
+    net = ctl.create_network(spec())
+    sandbox = ctl.create_sandbox(SandboxSpec(name="a"))
+    ctl.connect("front", "a")
+    fake.fail_next("add_veth")
+    ctl.create_sandbox(SandboxSpec(name="b"))
+    with pytest.raises(BerthError):
+        ctl.connect("front", "b")  # rolled back: no event
+    ctl.disconnect("front", "a")
+    ctl.delete_network("front")
+    assert [(e.action, e.actor_id, e.attributes.get("container")) for e in seen] == [
+        ("create", net.id, None),
+        ("connect", net.id, sandbox.id),
+        ("disconnect", net.id, sandbox.id),
+        ("destroy", net.id, None),
+    ]
+    assert seen[0].attributes == {"name": "front", "type": "bridge"}

@@ -152,6 +152,7 @@ class Attacher:
         sandbox = replace(sandbox, endpoints=(*sandbox.endpoints, joined.id))
         self._reg.save_endpoint(op.txn, joined)
         self._reroute(op, sandbox)
+        op.emit("connect", network, container=sandbox.id)
         return joined
 
     def leave(self, op: Op, endpoint: Endpoint) -> Endpoint:
@@ -169,6 +170,7 @@ class Attacher:
         teardown.finish()
         left = replace(endpoint, sandbox_id=None, published=(), gateway4=None, gateway6=None)
         self._reg.save_endpoint(op.txn, left)
+        op.emit("disconnect", network, container=sandbox.id)
         remaining = tuple(e for e in sandbox.endpoints if e != endpoint.id)
         sandbox = replace(
             sandbox,

@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 
@@ -21,6 +21,7 @@ from berth.controller.networks import NetworkPlanner
 from berth.controller.registry import Registry
 from berth.controller.transaction import Teardown, Transaction
 from berth.drivers.api import NetworkDriver
+from berth.events import Event, EventSink, NullSink
 from berth.ipam.api import IpamDriver
 from berth.kernel.api import Kernel
 from berth.model.endpoint import Endpoint, EndpointSpec, Sandbox, SandboxSpec
@@ -41,10 +42,16 @@ PREDEFINED = ("bridge", "host", "none")
 
 @dataclass
 class Op:
-    """One write operation in progress: the store transaction and the undo stack."""
+    """One write operation in progress: the store transaction, the undo stack, and the events
+    to publish once it has committed."""
 
     txn: StoreTxn
     undo: Transaction
+    events: list[Event] = field(default_factory=list)
+
+    def emit(self, action: str, network: Network, **attributes: str) -> None:
+        attrs = {"name": network.name, "type": network.driver, **attributes}
+        self.events.append(Event("network", action, network.id, attrs))
 
 
 class NetworkController:
@@ -57,8 +64,10 @@ class NetworkController:
         ipam: Mapping[str, IpamDriver],
         drivers: Mapping[str, NetworkDriver],
         on_close: Callable[[], None] | None = None,
+        events: EventSink | None = None,
     ) -> None:
         self.config = config
+        self.events: EventSink = events or NullSink()
         self._on_close = on_close
         self.kernel = kernel
         self._store = store
@@ -103,12 +112,15 @@ class NetworkController:
             try:
                 with Transaction(what) as undo, self._store.write() as txn:
                     self._reg.sync(txn)
-                    yield Op(txn, undo)
+                    op = Op(txn, undo)
+                    yield op
                     generation = txn.generation
                 self._reg.generation = generation + 1
             except BaseException:
                 self._reg.invalidate()
                 raise
+        for event in op.events:
+            self.events.publish(event)
 
     @contextmanager
     def _read(self) -> Iterator[Registry]:
@@ -147,6 +159,7 @@ class NetworkController:
             network = replace(network, driver_state=dict(result.state))
             op.undo.on_rollback("driver delete_network", lambda: driver.delete_network(network))
             self._reg.save_network(op.txn, network)
+            op.emit("create", network)
         log.info(
             "created network %s (%s) %s",
             network.name,
@@ -166,6 +179,7 @@ class NetworkController:
             self.driver(network.driver).delete_network(network)
             self._planner.release_pools(op.txn, network)
             self._reg.drop_network(op.txn, network)
+            op.emit("destroy", network)
         log.info("deleted network %s (%s)", network.name, network.short_id)
 
     def network(self, ref: str) -> Network:

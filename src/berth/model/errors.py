@@ -37,6 +37,10 @@ class Forbidden(BerthError):
     """The object exists but the operation is not allowed on it."""
 
 
+class NotImplementedYet(BerthError):
+    """A valid request for something berth does not implement (HTTP 501)."""
+
+
 class Unavailable(BerthError):
     """A resource (address, pool, port) is exhausted."""
 
@@ -108,6 +112,18 @@ class EndpointNotFound(NotFound):
 class SandboxNotFound(NotFound):
     def __init__(self, ref: str) -> None:
         super().__init__(f"sandbox {ref} not found")
+        self.ref = ref
+
+
+class ContainerNotFound(NotFound):
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"No such container: {ref}")
+        self.ref = ref
+
+
+class ExecNotFound(NotFound):
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"No such exec instance: {ref}")
         self.ref = ref
 
 
