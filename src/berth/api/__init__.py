@@ -1,0 +1,1 @@
+"""HTTP: the Docker Engine API network subset and container routes, and berth's own routes."""

@@ -1,0 +1,1 @@
+"""berthd: the composition root that owns state and kernel objects, and serves the API."""
