@@ -154,16 +154,9 @@ class BridgeDriver:
 
     def leave(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> None:
         host_end = str(endpoint.driver_state.get("host_ifname") or host_ifname(endpoint.id))
-        teardown = Teardown(f"leave {endpoint.name} from {network.name}")
-        teardown.step("delete veth", lambda: self._kernel.netlink.delete_link(None, host_end))
-        for address in (endpoint.ipv4, endpoint.ipv6):
-            if address is not None:
-                # flows DNATed to this endpoint must not keep going to its (reused) address
-                teardown.step(
-                    "flush conntrack",
-                    partial(self._kernel.conntrack.flush, None, reply_src=address.ip),
-                )
-        teardown.finish()
+        # Flows DNATed to this endpoint were flushed when its ports were revoked; other flows
+        # involve no translation to it, so a reused address inherits nothing.
+        self._kernel.netlink.delete_link(None, host_end)
 
     # --- published ports -----------------------------------------------------------------
 
@@ -181,16 +174,12 @@ class BridgeDriver:
         intents = _port_intents(network, endpoint, ports)
         teardown = Teardown(f"unpublish ports of {endpoint.name}")
         teardown.step("firewall", lambda: self._firewall.unpublish_ports(intents))
-        for port in intents:
+        # One dump per family: every binding of this endpoint goes away at once, so every flow
+        # DNATed to its address must go (otherwise UDP flows keep going to a dead endpoint).
+        for address in sorted({p.container_ip for p in intents}, key=lambda a: a.version):
             teardown.step(
-                f"flush conntrack {port.host_port}",
-                partial(
-                    self._kernel.conntrack.flush,
-                    None,
-                    proto=port.proto,
-                    orig_dport=port.host_port,
-                    reply_src=port.container_ip,
-                ),
+                f"flush conntrack to {address}",
+                partial(self._kernel.conntrack.flush, None, reply_src=address),
             )
         teardown.finish()
 
