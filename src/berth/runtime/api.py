@@ -220,8 +220,9 @@ class ContainerService(Protocol):
     async def resize(self, ref: str, height: int, width: int) -> None: ...
 
     # --- networks --------------------------------------------------------------------------
-    async def connect(self, ref: str, network: str, settings: EndpointSettings) -> Endpoint:
-        """Join a network live (container running) or record it for the next start."""
+    async def connect(self, ref: str, network: str, settings: EndpointSettings) -> Endpoint | None:
+        """Join a network live (container running: returns the endpoint) or record it for the
+        next start (returns None)."""
 
     async def disconnect(self, ref: str, network: str, force: bool = False) -> None: ...
 

@@ -1,0 +1,239 @@
+"""A container's networking: its sandbox and endpoints (through the NetworkController) and the
+/etc files that describe them. Blocking: the runtime calls this from its executor.
+
+Start creates the sandbox (or finds the one a container:<ref> container shares), joins the
+networks in order (published ports go to the primary network's endpoint, like Docker), then
+writes hosts, resolv.conf and hostname. Each step registers its undo on the caller's
+transaction. Teardown deletes the sandbox, which leaves and deletes every endpoint and releases
+the addresses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from berth.controller.controller import NetworkController
+from berth.controller.transaction import Transaction
+from berth.model.endpoint import Endpoint, EndpointSpec, SandboxSpec
+from berth.model.errors import Conflict, SandboxNotFound
+from berth.runtime.api import Container, EndpointSettings
+from berth.runtime.etcfiles import (
+    HOST_GATEWAY,
+    HostEntry,
+    ResolvConf,
+    own_names,
+    parse_extra_host,
+    read_text,
+    render_hostname,
+    render_hosts,
+    render_resolv,
+    write_in_place,
+)
+from berth.runtime.validate import Mode, mode_of, shared_container_ref
+
+log = logging.getLogger(__name__)
+
+ETC_FILES = ("hosts", "resolv.conf", "hostname")
+
+
+@dataclass(frozen=True)
+class HostFiles:
+    """Where the host's own files are (tests point these at their own copies)."""
+
+    hosts: str = "/etc/hosts"
+    resolv_conf: str = "/etc/resolv.conf"
+
+
+@dataclass(frozen=True)
+class NetState:
+    sandbox_id: str
+    netns_path: str
+    etc_dir: str  # the directory whose hosts/resolv.conf/hostname the container mounts
+    hostname: str
+
+
+def etc_mounts(etc_dir: str) -> dict[str, str]:
+    return {f"/etc/{name}": os.path.join(etc_dir, name) for name in ETC_FILES}
+
+
+class ContainerNetworking:
+    def __init__(
+        self,
+        controller: NetworkController,
+        lookup: Callable[[str], Container],
+        *,
+        dns: ResolvConf,
+        host_files: HostFiles,
+    ) -> None:
+        self._ctl = controller
+        self._lookup = lookup
+        self.dns = dns  # the daemon's defaults; replaced on reload
+        self._host_files = host_files
+
+    def mode(self, container: Container) -> Mode:
+        return mode_of(container.config, self._ctl.network)
+
+    def hostname(self, container: Container) -> str:
+        """Docker's defaults: the host's name in host mode, else the short id."""
+        if container.config.hostname:
+            return container.config.hostname
+        if self.mode(container) is Mode.HOST:
+            return socket.gethostname()
+        return container.id[:12]
+
+    # --- start / stop ---------------------------------------------------------------------
+
+    def setup(self, container: Container, undo: Transaction) -> NetState:
+        mode = self.mode(container)
+        if mode is Mode.CONTAINER:
+            return self._shared(container)
+        self.teardown(container)  # a sandbox left by a start that crashed half-way
+        hostname = self.hostname(container)
+        sandbox = self._ctl.create_sandbox(
+            SandboxSpec(
+                id=container.id,
+                name=container.name,
+                hostname=hostname,
+                host_mode=mode is Mode.HOST,
+            )
+        )
+        undo.on_rollback("delete sandbox", lambda: self._ctl.delete_sandbox(sandbox.id))
+        for index, (network, settings) in enumerate(container.config.networks.items()):
+            spec = self._endpoint_spec(container, settings, ports=index == 0, mode=mode)
+            self._ctl.connect(network, sandbox.id, spec)
+        state = NetState(sandbox.id, sandbox.netns_path, container.path, hostname)
+        self.write_etc(container, state)
+        return state
+
+    def _shared(self, container: Container) -> NetState:
+        target = self._lookup(shared_container_ref(container.config))
+        if target.state.status != "running" or target.sandbox_id is None:
+            raise Conflict(f"cannot join network namespace of a non running container: {target.id}")
+        sandbox = self._ctl.sandbox(target.sandbox_id)
+        etc_dir = target.path
+        with contextlib.suppress(OSError), open(os.path.join(etc_dir, "hostname")) as f:
+            return NetState(sandbox.id, sandbox.netns_path, etc_dir, f.read().strip())
+        return NetState(sandbox.id, sandbox.netns_path, etc_dir, self.hostname(target))
+
+    def teardown(self, container: Container) -> None:
+        """Delete the container's own sandbox and endpoints ("already gone" is fine)."""
+        with contextlib.suppress(SandboxNotFound):
+            self._ctl.delete_sandbox(container.id)
+
+    def _endpoint_spec(
+        self, container: Container, settings: EndpointSettings, *, ports: bool, mode: Mode
+    ) -> EndpointSpec:
+        config = container.config
+        publish = ports and mode is Mode.NETWORKS  # host/none: Docker discards published ports
+        return EndpointSpec(
+            name=container.name,
+            ipv4=settings.ipv4,
+            ipv6=settings.ipv6,
+            mac=settings.mac,
+            aliases=settings.aliases,
+            ports=config.port_bindings if publish else (),
+            exposed=config.exposed_ports if publish else (),
+            publish_all=config.publish_all and publish,
+            gw_priority=settings.gw_priority,
+            driver_options=dict(settings.driver_opts),
+        )
+
+    # --- live changes ---------------------------------------------------------------------
+
+    def connect(self, container: Container, network: str, settings: EndpointSettings) -> Endpoint:
+        assert container.sandbox_id is not None
+        spec = self._endpoint_spec(container, settings, ports=False, mode=Mode.NETWORKS)
+        endpoint = self._ctl.connect(network, container.sandbox_id, spec)
+        self.refresh_hosts(container)
+        return endpoint
+
+    def disconnect(self, container: Container, network: str) -> None:
+        assert container.sandbox_id is not None
+        self._ctl.disconnect(network, container.sandbox_id)
+        self.refresh_hosts(container)
+
+    def endpoints(self, container: Container) -> dict[str, Endpoint]:
+        """The endpoints of the container's own sandbox, by network id."""
+        if container.sandbox_id != container.id:
+            return {}
+        return self._sandbox_endpoints(container.id)
+
+    def _sandbox_endpoints(self, sandbox_id: str) -> dict[str, Endpoint]:
+        try:
+            sandbox = self._ctl.sandbox(sandbox_id)
+        except SandboxNotFound:
+            return {}
+        found = (self._ctl.endpoint(ref) for ref in sandbox.endpoints)
+        return {endpoint.network_id: endpoint for endpoint in found}
+
+    # --- /etc files -----------------------------------------------------------------------
+
+    def write_etc(self, container: Container, state: NetState) -> None:
+        host_mode = self.mode(container) is Mode.HOST
+        config = container.config
+        write_in_place(os.path.join(container.path, "hostname"), render_hostname(state.hostname))
+        override = ResolvConf(
+            config.dns or self.dns.nameservers,
+            config.dns_search or self.dns.search,
+            config.dns_options or self.dns.options,
+        )
+        resolv = render_resolv(
+            read_text(self._host_files.resolv_conf), override, keep_local_nameservers=host_mode
+        )
+        write_in_place(os.path.join(container.path, "resolv.conf"), resolv)
+        self._write_hosts(container, state.sandbox_id, state.hostname, host_mode)
+
+    def refresh_hosts(self, container: Container) -> None:
+        assert container.sandbox_id is not None
+        with open(os.path.join(container.path, "hostname")) as f:
+            hostname = f.read().strip()
+        host_mode = self.mode(container) is Mode.HOST
+        self._write_hosts(container, container.sandbox_id, hostname, host_mode)
+
+    def _write_hosts(
+        self, container: Container, sandbox_id: str, hostname: str, host_mode: bool
+    ) -> None:
+        endpoints = list(self._sandbox_endpoints(sandbox_id).values())
+        names = own_names(hostname, container.config.domainname)
+        own = [
+            HostEntry(str(address.ip), names)
+            for endpoint in endpoints
+            for address in (endpoint.ipv4, endpoint.ipv6)
+            if address is not None
+        ]
+        gateway = next((str(e.gateway4) for e in endpoints if e.gateway4 is not None), None)
+        extra = []
+        for text in container.config.extra_hosts:
+            name, address = parse_extra_host(text)
+            if address == HOST_GATEWAY:
+                if gateway is None:
+                    log.warning("%s: no gateway for host-gateway in %s", container.name, text)
+                    continue
+                address = gateway
+            extra.append(HostEntry(address, (name,)))
+        extra += self._link_entries(container)
+        base = read_text(self._host_files.hosts) if host_mode else None
+        text = render_hosts(own, extra, base=base)
+        write_in_place(os.path.join(container.path, "hosts"), text)
+
+    def _link_entries(self, container: Container) -> list[HostEntry]:
+        """Legacy --link: the linked container's address under its alias and its name."""
+        entries = []
+        for link in container.config.links:
+            ref, _, alias = link.partition(":")
+            other = self._lookup(ref)
+            if other.state.status != "running":
+                raise Conflict(
+                    f"Cannot link to a non running container: /{other.name} AS "
+                    f"/{container.name}/{alias or other.name}"
+                )
+            addresses = [e.ipv4 for e in self.endpoints(other).values() if e.ipv4 is not None]
+            if addresses:
+                names = tuple(dict.fromkeys((alias or other.name, other.name)))
+                entries.append(HostEntry(str(addresses[0].ip), names))
+        return entries

@@ -1,0 +1,116 @@
+"""A container's /etc/hosts, /etc/resolv.conf and /etc/hostname, rendered without I/O."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from berth.model.errors import InvalidParameter
+from berth.runtime.etcfiles import (
+    HOST_GATEWAY,
+    HostEntry,
+    ResolvConf,
+    own_names,
+    parse_extra_host,
+    render_hostname,
+    render_hosts,
+    render_resolv,
+    write_in_place,
+)
+
+HOST_RESOLV = """# managed by something
+nameserver 127.0.0.53
+nameserver 192.0.2.1
+nameserver ::1
+search corp.test
+options edns0
+"""
+
+
+def test_default_hosts_like_docker() -> None:
+    text = render_hosts(
+        [HostEntry("10.0.0.2", own_names("web", "example.test"))],
+        [HostEntry("10.9.9.9", ("db",))],
+    )
+    assert text == (
+        "127.0.0.1\tlocalhost\n"
+        "::1\tlocalhost ip6-localhost ip6-loopback\n"
+        "fe00::0\tip6-localnet\n"
+        "ff00::0\tip6-mcastprefix\n"
+        "ff02::1\tip6-allnodes\n"
+        "ff02::2\tip6-allrouters\n"
+        "10.9.9.9\tdb\n"
+        "10.0.0.2\tweb.example.test web\n"
+    )
+
+
+def test_host_mode_hosts_start_from_the_hosts_file() -> None:
+    text = render_hosts([], [HostEntry("10.9.9.9", ("db",))], base="127.0.0.1 localhost\n")
+    assert text == "127.0.0.1 localhost\n10.9.9.9\tdb\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("db:10.0.0.9", ("db", "10.0.0.9")),
+        ("db=10.0.0.9", ("db", "10.0.0.9")),
+        ("v6:::1", ("v6", "::1")),
+        ("v6=[fd00::1]", ("v6", "fd00::1")),
+        ("gw:host-gateway", ("gw", HOST_GATEWAY)),
+    ],
+)
+def test_parse_extra_host(text: str, expected: tuple[str, str]) -> None:
+    assert parse_extra_host(text) == expected
+
+
+@pytest.mark.parametrize("text", ["nohost", ":1.2.3.4", "h:notanip", "h:"])
+def test_parse_extra_host_refuses(text: str) -> None:
+    with pytest.raises(InvalidParameter, match="add-host"):
+        parse_extra_host(text)
+
+
+def test_resolv_conf_drops_loopback_nameservers() -> None:
+    assert render_resolv(HOST_RESOLV, ResolvConf()) == (
+        "# managed by something\nnameserver 192.0.2.1\nsearch corp.test\noptions edns0\n"
+    )
+
+
+def test_resolv_conf_keeps_them_in_host_mode() -> None:
+    assert render_resolv(HOST_RESOLV, ResolvConf(), keep_local_nameservers=True) == HOST_RESOLV
+
+
+def test_resolv_conf_overrides_replace_only_what_was_given() -> None:
+    text = render_resolv(HOST_RESOLV, ResolvConf(nameservers=("10.0.0.53",)))
+    assert text == (
+        "# managed by something\nsearch corp.test\noptions edns0\nnameserver 10.0.0.53\n"
+    )
+    text = render_resolv(HOST_RESOLV, ResolvConf(search=("a.test", "b.test"), options=("ndots:3",)))
+    assert "nameserver 192.0.2.1\n" in text
+    assert "search a.test b.test\n" in text and "corp.test" not in text
+    assert "options ndots:3\n" in text and "edns0" not in text
+
+
+def test_resolv_conf_search_dot_means_none() -> None:
+    assert "search" not in render_resolv(HOST_RESOLV, ResolvConf(search=(".",)))
+
+
+def test_empty_host_resolv_conf() -> None:
+    assert render_resolv("", ResolvConf()) == ""
+    assert render_resolv("", ResolvConf(nameservers=("10.0.0.1",))) == "nameserver 10.0.0.1\n"
+
+
+def test_hostname() -> None:
+    assert render_hostname("web") == "web\n"
+    assert own_names("web", "") == ("web",)
+
+
+def test_write_in_place_keeps_the_inode(tmp_path: Path) -> None:
+    """A bind mount pins the inode: rewrites must not replace the file."""
+    path = tmp_path / "hosts"
+    write_in_place(str(path), "a much longer first version\n")
+    inode = os.stat(path).st_ino
+    write_in_place(str(path), "short\n")
+    assert path.read_text() == "short\n"
+    assert os.stat(path).st_ino == inode
