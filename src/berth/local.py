@@ -17,6 +17,8 @@ from berth.controller.controller import NetworkController
 from berth.drivers.api import NetworkDriver
 from berth.drivers.bridge import BridgeDriver
 from berth.drivers.null import HostDriver, NullDriver
+from berth.events import EventSink
+from berth.firewall.api import Firewall
 from berth.firewall.nftables import NftFirewall
 from berth.ipam.api import IpamDriver
 from berth.ipam.default import DefaultIpam
@@ -46,16 +48,22 @@ def build_controller(
     firewall_table: str = "berth",
     default_address_pools: Sequence[PredefinedPool] | None = None,
     on_close: Callable[[], None] | None = None,
+    firewall: Firewall | None = None,
+    events: EventSink | None = None,
+    ip_forward: bool = True,
 ) -> NetworkController:
-    """Wire a controller from a kernel bundle (real, or fake in unit tests)."""
+    """Wire a controller from a kernel bundle (real, or fake in unit tests). ``firewall``
+    defaults to nftables in ``firewall_table``; ``events`` receives the controller's events;
+    ``ip_forward`` False leaves the host's forwarding sysctls alone."""
     store = SqliteStore(config.store_path)
     ipam: IpamDriver = DefaultIpam(
         host_id=host_id(config.state_dir),
         **({} if default_address_pools is None else {"local_pools": tuple(default_address_pools)}),
     )
-    firewall = NftFirewall(kernel.nft, table=firewall_table)
+    if firewall is None:
+        firewall = NftFirewall(kernel.nft, table=firewall_table)
     drivers: dict[str, NetworkDriver] = {
-        "bridge": BridgeDriver(kernel, firewall),
+        "bridge": BridgeDriver(kernel, firewall, ip_forward=ip_forward),
         "host": HostDriver(),
         "null": NullDriver(),
     }
@@ -66,6 +74,7 @@ def build_controller(
         ipam={"default": ipam},
         drivers=drivers,
         on_close=on_close,
+        events=events,
     )
 
 

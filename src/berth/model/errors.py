@@ -76,6 +76,14 @@ class InvalidOption(InvalidParameter):
         self.key = key
 
 
+class InvalidConfig(InvalidParameter):
+    """A daemon configuration value (daemon.json key or berthd flag) is unusable."""
+
+    def __init__(self, key: str, value: str, why: str) -> None:
+        super().__init__(f"invalid {key} {value}: {why}")
+        self.key = key
+
+
 class UnknownOption(InvalidParameter):
     def __init__(self, driver: str, key: str) -> None:
         super().__init__(f"driver {driver!r} does not support option {key!r}")
@@ -182,6 +190,10 @@ class EndpointExists(Conflict):
     def __init__(self, sandbox: str, network: str) -> None:
         super().__init__(f"sandbox {sandbox} is already connected to network {network}")
         self.sandbox, self.network = sandbox, network
+
+
+class DaemonRunning(Conflict):
+    """Another berthd holds the data root, a socket or the pid file this one was told to use."""
 
 
 class ActiveEndpoints(Forbidden):

@@ -3,6 +3,8 @@ end is created directly inside the sandbox namespace, and the firewall is told i
 
 Kernel objects berth creates carry the alias ``berth:<object id>`` so berth can tell its own
 bridges and veths from anyone else's (and adopt, but never delete, a bridge it did not create).
+The ``repair_*`` methods let the daemon's reconciliation put back what a network or a joined
+endpoint needs in the kernel after a crash or a reboot, with the same steps creation takes.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from berth.controller.transaction import Teardown, Transaction
 from berth.drivers.api import Capabilities, EndpointResult, JoinResult, NetworkResult
 from berth.drivers.bridge.config import BridgeConfig, bridge_name_for, parse_bridge_options
 from berth.firewall.api import Firewall, NetworkIntent, PortIntent
-from berth.kernel.api import Kernel
+from berth.kernel.api import IPInterface, Kernel
 from berth.model.endpoint import Endpoint, Sandbox
-from berth.model.errors import BridgeInUse, InvalidParameter
+from berth.model.errors import BridgeInUse, InternalError, InvalidParameter
 from berth.model.mac import mac_from_ipv4, random_mac, validate_mac
 from berth.model.network import Network
 from berth.model.ports import PublishedPort
@@ -46,9 +48,12 @@ class BridgeDriver:
     name = "bridge"
     capabilities = Capabilities(scope="local", supports_ports=True)
 
-    def __init__(self, kernel: Kernel, firewall: Firewall) -> None:
+    def __init__(self, kernel: Kernel, firewall: Firewall, *, ip_forward: bool = True) -> None:
+        """``ip_forward`` False (dockerd's --ip-forward=false) leaves the host's forwarding
+        sysctls as they are: the administrator manages them."""
         self._kernel = kernel
         self._firewall = firewall
+        self._ip_forward = ip_forward
 
     # --- networks -------------------------------------------------------------------------
 
@@ -60,7 +65,7 @@ class BridgeDriver:
     def create_network(self, network: Network) -> NetworkResult:
         config = _config(network)
         bridge = bridge_name_for(network.id, config)
-        netlink, sysctl = self._kernel.netlink, self._kernel.sysctl
+        netlink = self._kernel.netlink
         with Transaction(f"create bridge network {network.name}") as undo:
             existing = netlink.get_link(None, bridge)
             if existing is not None:
@@ -69,29 +74,54 @@ class BridgeDriver:
             if created:
                 netlink.add_bridge(None, bridge, mtu=config.mtu, alias=owner_alias(network.id))
                 undo.on_rollback("delete bridge", lambda: netlink.delete_link(None, bridge))
-            if any(p.version == 6 for p in network.pools):
-                # the gateway must answer at once, not after duplicate address detection
-                sysctl.write(None, f"net/ipv6/conf/{bridge}/accept_dad", "0")
-                sysctl.write(None, f"net/ipv6/conf/{bridge}/disable_ipv6", "0")
-                sysctl.write(None, "net/ipv6/conf/all/forwarding", "1")
-            for address in _gateway_addresses(network, config):
-                netlink.add_address(None, bridge, address)
-                undo.on_rollback(
-                    f"delete {address}", partial(netlink.delete_address, None, bridge, address)
-                )
-            sysctl.write(None, "net/ipv4/ip_forward", "1")
-            # localhost -> published port is DNATed to a container out of this bridge
-            sysctl.write(None, f"net/ipv4/conf/{bridge}/route_localnet", "1")
-            netlink.set_link(None, bridge, up=True)
+            kept = self._setup_bridge(network, config, bridge, undo, adopted=not created)
             intent = _intent(network, config, bridge)
             self._firewall.add_network(intent)
             undo.on_rollback("firewall", lambda: self._firewall.remove_network(intent))
             undo.commit()
-        return NetworkResult(state={"bridge": bridge, "created_bridge": created})
+        state: dict[str, object] = {"bridge": bridge, "created_bridge": created}
+        if kept:
+            state["kept_addresses"] = [str(address) for address in kept]
+        return NetworkResult(state=state)
+
+    def _setup_bridge(
+        self,
+        network: Network,
+        config: BridgeConfig,
+        bridge: str,
+        undo: Transaction,
+        *,
+        adopted: bool,
+    ) -> list[IPInterface]:
+        """Gateway addresses, forwarding sysctls, link up. On a bridge that existed before
+        (adopted, or repaired) addresses already present are left alone and returned."""
+        netlink, sysctl = self._kernel.netlink, self._kernel.sysctl
+        present = set(netlink.list_addresses(None, bridge)) if adopted else set()
+        if any(p.version == 6 for p in network.pools):
+            # the gateway must answer at once, not after duplicate address detection
+            sysctl.write(None, f"net/ipv6/conf/{bridge}/accept_dad", "0")
+            sysctl.write(None, f"net/ipv6/conf/{bridge}/disable_ipv6", "0")
+            if self._ip_forward:
+                sysctl.write(None, "net/ipv6/conf/all/forwarding", "1")
+        kept = []
+        for address in _gateway_addresses(network, config):
+            if address in present:
+                kept.append(address)
+                continue
+            netlink.add_address(None, bridge, address)
+            undo.on_rollback(
+                f"delete {address}", partial(netlink.delete_address, None, bridge, address)
+            )
+        if self._ip_forward:
+            sysctl.write(None, "net/ipv4/ip_forward", "1")
+        # localhost -> published port is DNATed to a container out of this bridge
+        sysctl.write(None, f"net/ipv4/conf/{bridge}/route_localnet", "1")
+        netlink.set_link(None, bridge, up=True)
+        return kept
 
     def delete_network(self, network: Network) -> None:
         config = _config(network)
-        bridge = str(network.driver_state.get("bridge") or bridge_name_for(network.id, config))
+        bridge = bridge_of(network)
         netlink = self._kernel.netlink
         teardown = Teardown(f"delete bridge network {network.name}")
         intent = _intent(network, config, bridge)
@@ -99,7 +129,10 @@ class BridgeDriver:
         if network.driver_state.get("created_bridge", True):
             teardown.step(f"delete {bridge}", lambda: netlink.delete_link(None, bridge))
         else:
+            kept = {str(a) for a in network.driver_state.get("kept_addresses", ())}
             for address in _gateway_addresses(network, config):
+                if str(address) in kept:  # the adopted bridge had it before berth came
+                    continue
                 teardown.step(
                     f"delete {address}", partial(netlink.delete_address, None, bridge, address)
                 )
@@ -124,7 +157,7 @@ class BridgeDriver:
     ) -> JoinResult:
         config = _config(network)
         bridge = str(network.driver_state["bridge"])
-        host_end = str(endpoint.driver_state.get("host_ifname") or host_ifname(endpoint.id))
+        host_end = veth_name(endpoint)
         netlink = self._kernel.netlink
         with Transaction(f"join {endpoint.name} to {network.name}") as undo:
             netlink.add_veth(
@@ -153,10 +186,60 @@ class BridgeDriver:
         )
 
     def leave(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> None:
-        host_end = str(endpoint.driver_state.get("host_ifname") or host_ifname(endpoint.id))
+        host_end = veth_name(endpoint)
         # Flows DNATed to this endpoint were flushed when its ports were revoked; other flows
         # involve no translation to it, so a reused address inherits nothing.
         self._kernel.netlink.delete_link(None, host_end)
+
+    # --- repair (daemon start-up reconciliation) -------------------------------------------
+
+    def repair_network(self, network: Network) -> list[str]:
+        """Make the network's bridge exist, up, with its gateway addresses; returns what was
+        repaired. A bridge berth adopted (did not create) is never re-created."""
+        config = _config(network)
+        bridge = bridge_of(network)
+        link = self._kernel.netlink.get_link(None, bridge)
+        repairs: list[str] = []
+        if link is None:
+            if not network.driver_state.get("created_bridge", True):
+                raise InternalError(
+                    f"bridge {bridge} of network {network.name} is gone; berth did not create "
+                    "it and does not re-create it"
+                )
+            self._kernel.netlink.add_bridge(
+                None, bridge, mtu=config.mtu, alias=owner_alias(network.id)
+            )
+            repairs.append(f"re-created bridge {bridge}")
+        elif link.alias != owner_alias(network.id) and network.driver_state.get(
+            "created_bridge", True
+        ):
+            raise InternalError(f"bridge {bridge} of network {network.name} is not berth's")
+        present = set(self._kernel.netlink.list_addresses(None, bridge))
+        missing = [a for a in _gateway_addresses(network, config) if a not in present]
+        if link is None or missing or not link.up:
+            with Transaction(f"repair bridge {bridge}") as undo:
+                self._setup_bridge(network, config, bridge, undo, adopted=True)
+                undo.commit()
+            repairs += [f"added {address} to {bridge}" for address in missing]
+            if link is not None and not link.up:
+                repairs.append(f"set {bridge} up")
+        return repairs
+
+    def repair_endpoint(self, network: Network, endpoint: Endpoint) -> list[str] | None:
+        """Re-attach a joined endpoint's host-side veth to its bridge (a re-created bridge has
+        no ports); returns what was repaired, or None when the veth is gone (the caller then
+        joins the endpoint again)."""
+        host_end = veth_name(endpoint)
+        bridge = bridge_of(network)
+        netlink = self._kernel.netlink
+        link = netlink.get_link(None, host_end)
+        if link is None:
+            return None
+        if link.master == bridge and link.up:
+            return []
+        netlink.set_link(None, host_end, master=bridge, up=True)
+        netlink.set_bridge_port(None, host_end, hairpin=True, isolated=not _config(network).icc)
+        return [f"re-attached {host_end} to {bridge}"]
 
     # --- published ports -----------------------------------------------------------------
 
@@ -164,14 +247,14 @@ class BridgeDriver:
         self, network: Network, endpoint: Endpoint, ports: tuple[PublishedPort, ...]
     ) -> None:
         if ports:
-            self._firewall.publish_ports(_port_intents(network, endpoint, ports))
+            self._firewall.publish_ports(port_intents(network, endpoint, ports))
 
     def revoke_external_connectivity(
         self, network: Network, endpoint: Endpoint, ports: tuple[PublishedPort, ...]
     ) -> None:
         if not ports:
             return
-        intents = _port_intents(network, endpoint, ports)
+        intents = port_intents(network, endpoint, ports)
         teardown = Teardown(f"unpublish ports of {endpoint.name}")
         teardown.step("firewall", lambda: self._firewall.unpublish_ports(intents))
         # One dump per family: every binding of this endpoint goes away at once, so every flow
@@ -182,6 +265,21 @@ class BridgeDriver:
                 partial(self._kernel.conntrack.flush, None, reply_src=address),
             )
         teardown.finish()
+
+
+def bridge_of(network: Network) -> str:
+    """The bridge device of a bridge network (recorded at creation)."""
+    return str(network.driver_state.get("bridge") or bridge_name_for(network.id, _config(network)))
+
+
+def veth_name(endpoint: Endpoint) -> str:
+    """The host end of a joined endpoint's veth pair."""
+    return str(endpoint.driver_state.get("host_ifname") or host_ifname(endpoint.id))
+
+
+def network_intent(network: Network) -> NetworkIntent:
+    """What the firewall holds for a stored network (``Firewall.reload`` rebuilds from these)."""
+    return _intent(network, _config(network), bridge_of(network))
 
 
 def _check_adoptable(network: Network, kind: str, alias: str | None, bridge: str) -> None:
@@ -229,7 +327,7 @@ def _intent(network: Network, config: BridgeConfig, bridge: str) -> NetworkInten
     )
 
 
-def _port_intents(
+def port_intents(
     network: Network, endpoint: Endpoint, ports: tuple[PublishedPort, ...]
 ) -> list[PortIntent]:
     bridge = str(network.driver_state.get("bridge", ""))
