@@ -243,3 +243,13 @@ async def test_wait(env: Env) -> None:
     assert await r.json() == {"StatusCode": 137, "Error": None}
     r = await env.client.post("/containers/w/wait")
     assert await r.json() == {"StatusCode": 137, "Error": None}
+
+
+async def test_rootfs_extension(env: Env) -> None:
+    body = {"Cmd": ["true"], "HostConfig": {"Rootfs": "/srv/root"}}
+    await create(env, "r1", body)
+    assert env.containers.get("r1").config.rootfs == "/srv/root"
+    r = await env.client.get("/containers/r1/json")
+    assert (await r.json())["HostConfig"]["Rootfs"] == "/srv/root"
+    error = await create(env, "r2", {"Cmd": ["true"], "HostConfig": {"Rootfs": "x"}}, status=400)
+    assert "absolute path" in error["message"]

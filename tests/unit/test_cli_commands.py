@@ -404,6 +404,14 @@ def test_version(daemon: StubDaemon, capsys: pytest.CaptureFixture[str]) -> None
         daemon, "version", "--format", "{{.Server.Version}} {{.Client.ApiVersion}}", capsys=capsys
     )
     assert (status, out) == (0, "9.9 1.47\n")
+    status, out, _ = berth(  # docker's Go field names work too
+        daemon,
+        "version",
+        "--format",
+        "{{.Server.APIVersion}}/{{.Client.APIVersion}}",
+        capsys=capsys,
+    )
+    assert (status, out) == (0, "1.47/1.47\n")
     status, out, _ = berth(daemon, "version", capsys=capsys)
     assert "Client:" in out and "Server:" in out and "1.47 (minimum version 1.24)" in out
 

@@ -108,12 +108,22 @@ def parse_host_config(host: Fields) -> dict[str, Any]:
         "links": host.strings("Links"),
         "restart_policy": _restart_policy(host.obj("RestartPolicy")),
         "auto_remove": host.flag("AutoRemove"),
+        "rootfs": _rootfs(host),
     }
     if found["auto_remove"] and found["restart_policy"].name != "no":
         raise BadRequest("conflicting options: cannot specify both --restart and --rm")
     check_unimplemented(host)
     host.done()
     return found
+
+
+def _rootfs(host: Fields) -> str | None:
+    """berth's extension: ``HostConfig.Rootfs``, a root directory on the host for the process
+    (berth does not unpack images)."""
+    path = host.opt_text("Rootfs") or None
+    if path is not None and not path.startswith("/"):
+        raise BadRequest(f"{host.name('Rootfs')} must be an absolute path, not {path!r}")
+    return path
 
 
 def _dns(host: Fields) -> tuple[str, ...]:

@@ -236,6 +236,7 @@ def host_config_json(c: Container) -> dict[str, Any]:
         "DnsSearch": list(cfg.dns_search),
         "ExtraHosts": list(cfg.extra_hosts) or None,
         "Links": list(cfg.links) or None,
+        **({"Rootfs": cfg.rootfs} if cfg.rootfs else {}),  # berth's extension
         **unimplemented_json(),
     }
 

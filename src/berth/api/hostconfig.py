@@ -100,6 +100,7 @@ IMPLEMENTED = (
     "Links",
     "RestartPolicy",
     "AutoRemove",
+    "Rootfs",
 )
 
 

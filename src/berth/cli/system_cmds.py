@@ -30,6 +30,15 @@ def _client_facts() -> dict[str, Any]:
     }
 
 
+def _go_names(facts: dict[str, Any] | None) -> dict[str, Any] | None:
+    """docker's version templates name Go struct fields ({{.Server.APIVersion}}), which differ
+    from the JSON keys (ApiVersion) for the API versions; offer both spellings."""
+    if facts is None:
+        return None
+    renamed = {"ApiVersion": "APIVersion", "MinAPIVersion": "MinAPIVersion"}
+    return {**facts, **{go: facts[key] for key, go in renamed.items() if key in facts}}
+
+
 def _lines(title: str, rows: list[tuple[str, Any]], indent: str = " ") -> str:
     text = f"{title}\n" if title else ""
     return text + "".join(f"{indent}{f'{name}:':<18}{value}\n" for name, value in rows)
@@ -48,7 +57,7 @@ def version(fmt: str | None) -> None:
     except CliError as exc:
         failure = exc
     if fmt:
-        out(Template(fmt).render({"Client": client, "Server": server}) + "\n")
+        out(Template(fmt).render({"Client": _go_names(client), "Server": _go_names(server)}) + "\n")
     else:
         out(
             _lines(
