@@ -35,7 +35,8 @@ ip -n "$host" link set lo up
 echo '{}' > "$work/daemon.json"
 
 say "start berthd (socket $work/berth.sock)"
-in_host "$BIN/berthd" -H "unix://$work/berth.sock" --data-root "$work/data" \
+# nsenter execs berthd in place, so $! is berthd itself
+nsenter --net="/run/netns/$host" -- "$BIN/berthd" -H "unix://$work/berth.sock" --data-root "$work/data" \
   --exec-root "$work/run" --pidfile "$work/berthd.pid" --config-file "$work/daemon.json" \
   > "$work/berthd.log" 2>&1 &
 berthd_pid=$!

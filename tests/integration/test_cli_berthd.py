@@ -1,6 +1,6 @@
 """The `berth` command against a real berthd: the daemon runs inside a throwaway host namespace
-with its own data root, exec root, pid file and socket (tests/integration/test_daemon_process.py
-starts it), and the CLI, as installed (the `berth` console script), drives it. Traffic checks
+with its own data root, exec root, pid file and socket (tests/integration/daemonenv.py starts
+it), and the CLI, as installed (the `berth` console script), drives it. Traffic checks
 run inside that namespace only: 127.0.0.1:8080 is the host namespace's loopback."""
 
 from __future__ import annotations
@@ -10,23 +10,16 @@ import os
 import pty
 import select
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
+from tests.integration.daemonenv import Cli, berthd_in
 from tests.integration.netenv import Ns, call, wait_for
-from tests.integration.test_daemon_process import Berthd, berthd_in
-from tests.integration.test_runtime_support import kill_shims
 
 pytestmark = pytest.mark.root
 
-SCRIPT = Path(sys.executable).with_name("berth")
-BERTH = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "berth.cli.main"]
 TCP_SERVER = """
 import socket
 s = socket.socket()
@@ -46,38 +39,6 @@ print(s.recv(200).decode().strip())
 """
 
 
-@dataclass
-class Cli:
-    daemon: Berthd
-
-    def argv(self, *args: str) -> list[str]:
-        return [*BERTH, "-H", f"unix://{self.daemon.sock}", *args]
-
-    def __call__(
-        self, *args: str, status: int | None = 0, input: str | None = None, timeout: float = 60
-    ) -> subprocess.CompletedProcess[str]:
-        """Run berth; check its exit status unless ``status`` is None."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BERTH_")}
-        result = subprocess.run(
-            self.argv(*args),
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            check=False,
-        )
-        assert status is None or result.returncode == status, (
-            f"berth {' '.join(args)} exited {result.returncode}, not {status}\n"
-            f"stdout: {result.stdout}\nstderr: {result.stderr}\n"
-            f"daemon log (end):\n{self.daemon.log()[-3000:]}"
-        )
-        return result
-
-    def out(self, *args: str, **kwargs: object) -> str:
-        return self(*args, **kwargs).stdout  # type: ignore[arg-type]
-
-
 @pytest.fixture
 def cli(host: Ns) -> Iterator[Cli]:
     with berthd_in(host) as daemon:
@@ -91,7 +52,6 @@ def cli(host: Ns) -> Iterator[Cli]:
                 berth("rm", "-f", *leftover, status=None)
             if daemon.proc is not None:
                 daemon.stop()
-            kill_shims(daemon.run_dir)
 
 
 def test_network_commands(cli: Cli, host: Ns) -> None:

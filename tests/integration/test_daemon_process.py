@@ -1,245 +1,29 @@
 """The real ``berthd`` process, run inside a throwaway host namespace with its own data root,
 exec root, pid file and socket: it serves, claims its resources, refuses a second instance,
-stops cleanly, reloads, and its networking flags take effect in the kernel.
-
-Helpers here (``Berthd``, ``api``) are shared with test_daemon_restart.py. The container
-runtime and the API are built by other parts of berth; until they exist, the launcher puts small
-stand-ins in their place, so these tests exercise the daemon core either way.
+stops cleanly (leaving its containers running), reloads, and its networking flags take effect
+in the kernel. The daemon and its helpers are in daemonenv.py.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import shutil
 import signal
-import socket
 import stat
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.integration.conftest import remove_sandbox_mounts
+from tests.integration.daemonenv import (  # noqa: F401
+    Berthd,
+    alive,
+    api,
+    berthd_fixture,
+    link_json,
+    network_names,
+    nft_tables,
+    pings,
+)
 from tests.integration.netenv import Ns, wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
-PYTHON = sys.executable
-# The launcher runs berthd's real main(). While the container runtime (built in parallel) does not
-# import, it stands in one with no containers, which records restore/shutdown in
-# $BERTH_TEST_MARKS. Kept in a string so the measured daemon imports nothing of pytest's.
-LAUNCH = """
-import importlib, os, sys
-from berth.daemon import wiring
-
-class StandInRuntime:
-    def _mark(self, what):
-        if os.environ.get("BERTH_TEST_MARKS"):
-            with open(os.environ["BERTH_TEST_MARKS"], "a") as f:
-                f.write(what + "\\n")
-    async def restore(self):
-        self._mark("restore")
-    async def shutdown(self):
-        self._mark("shutdown")
-    def list(self, all=False):
-        return []
-    def get(self, ref):
-        from berth.model.errors import ContainerNotFound
-        raise ContainerNotFound(ref)
-    def endpoints(self, ref):
-        return {}
-
-try:
-    importlib.import_module("berth.runtime.service")
-except Exception:  # missing, or half-written while it is being built
-    wiring.make_runtime = lambda *args, **kwargs: StandInRuntime()
-from berth.daemon.main import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
-# --- talking to the daemon --------------------------------------------------------------------
-
-
-class UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float = 10.0) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._path)
-        self.sock = sock
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: Any
-
-
-def api(sock: str, method: str, path: str, body: Any = None) -> Reply:
-    conn = UnixConnection(sock)
-    try:
-        data = None if body is None else json.dumps(body)
-        headers = {"Content-Type": "application/json"} if data else {}
-        conn.request(method, path, body=data, headers=headers)
-        response = conn.getresponse()
-        raw = response.read()
-        parsed = (
-            json.loads(raw) if raw and "json" in (response.getheader("Content-Type") or "") else raw
-        )
-        return Reply(response.status, dict(response.getheaders()), parsed)
-    finally:
-        conn.close()
-
-
-def pings(sock: str) -> bool:
-    try:
-        return api(sock, "HEAD", "/_ping").status == 200
-    except OSError:
-        return False
-
-
-# --- one daemon -------------------------------------------------------------------------------
-
-
-@dataclass
-class Berthd:
-    """berthd's paths under a short temporary directory (unix socket paths are limited to 107
-    bytes, pytest's tmp_path can be longer), run inside ``host``."""
-
-    host: Ns
-    base: Path
-    proc: subprocess.Popen[bytes] | None = None
-    logs: list[Path] = field(default_factory=list)
-
-    @property
-    def data(self) -> Path:
-        return self.base / "data"
-
-    @property
-    def run_dir(self) -> Path:
-        return self.base / "run"
-
-    @property
-    def sock(self) -> str:
-        return str(self.base / "berth.sock")
-
-    @property
-    def pidfile(self) -> Path:
-        return self.run_dir / "berthd.pid"
-
-    @property
-    def marks(self) -> Path:
-        return self.base / "marks"
-
-    def args(self, *extra: str, sock: str | None = None, data: Path | None = None) -> list[str]:
-        return [
-            "-H", f"unix://{sock or self.sock}",
-            "--data-root", str(data or self.data),
-            "--exec-root", str(self.run_dir),
-            "--pidfile", str(self.pidfile),
-            "--config-file", str(self.base / "daemon.json"),
-            *extra,
-        ]  # fmt: skip
-
-    def spawn(self, *argv: str) -> tuple[subprocess.Popen[bytes], Path]:
-        log = self.base / f"berthd-{len(self.logs)}.log"
-        self.logs.append(log)
-        env = {**os.environ, "BERTH_TEST_MARKS": str(self.marks), "PYTHONPATH": str(ROOT)}
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                ["nsenter", f"--net={self.host.path}", "--", PYTHON, "-c", LAUNCH, *argv],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        return proc, log
-
-    def start(self, *extra: str, timeout: float = 30.0) -> float:
-        """Start and wait for HEAD /_ping; returns the seconds it took."""
-        started = time.monotonic()
-        self.proc, log = self.spawn(*self.args(*extra))
-        while not pings(self.sock):
-            if self.proc.poll() is not None:
-                raise AssertionError(f"berthd exited {self.proc.returncode}:\n{log.read_text()}")
-            if time.monotonic() - started > timeout:
-                raise AssertionError(f"berthd did not answer in {timeout}s:\n{log.read_text()}")
-            time.sleep(0.02)
-        return time.monotonic() - started
-
-    def send(self, signum: int) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signum)
-
-    def stop(self, signum: int = signal.SIGTERM, timeout: float = 20.0) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signum)
-        code = self.proc.wait(timeout)
-        self.proc = None
-        return code
-
-    def log(self) -> str:
-        return self.logs[-1].read_text() if self.logs else ""
-
-    def rss_kb(self) -> int:
-        assert self.proc is not None
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        return 0
-
-    def cleanup(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        remove_sandbox_mounts(self.run_dir)
-        shutil.rmtree(self.base, ignore_errors=True)
-
-
-@contextmanager
-def berthd_in(host: Ns) -> Iterator[Berthd]:
-    """A Berthd (not started) whose files and processes are removed at the end."""
-    daemon = Berthd(host, Path(tempfile.mkdtemp(prefix="bd", dir="/tmp")))
-    (daemon.base / "daemon.json").write_text("{}")
-    try:
-        yield daemon
-    finally:
-        daemon.cleanup()
-
-
-@pytest.fixture
-def berthd(host: Ns) -> Iterator[Berthd]:
-    with berthd_in(host) as daemon:
-        yield daemon
-
-
-def network_names(sock: str) -> set[str]:
-    reply = api(sock, "GET", "/networks")
-    assert reply.status == 200, reply.body
-    return {n["Name"] for n in reply.body}
-
-
-def nft_tables(host: Ns) -> str:
-    return host.run("nft", "list", "tables").stdout
-
-
-def link_json(host: Ns, name: str) -> dict[str, Any] | None:
-    result = host.ip("-j", "-d", "addr", "show", "dev", name, check=False)
-    return json.loads(result.stdout)[0] if result.returncode == 0 else None
-
 
 # --- tests ------------------------------------------------------------------------------------
 
@@ -285,23 +69,42 @@ def test_a_second_berthd_on_the_same_socket_or_data_root_refuses(berthd: Berthd,
     assert berthd.stop() == 0
 
 
-def test_sigterm_exits_0_removes_socket_and_pidfile_and_leaves_networking(
+def run_container(sock: str, name: str, network: str, *cmd: str) -> dict[str, Any]:
+    """Create and start a container through the API; its inspect JSON."""
+    body = {"Image": "busybox", "Cmd": list(cmd), "HostConfig": {"NetworkMode": network}}
+    created = api(sock, "POST", f"/containers/create?name={name}", body)
+    assert created.status == 201, created.body
+    started = api(sock, "POST", f"/containers/{name}/start")
+    assert started.status == 204, started.body
+    inspect: dict[str, Any] = api(sock, "GET", f"/containers/{name}/json").body
+    return inspect
+
+
+def test_sigterm_exits_0_removes_socket_and_pidfile_and_leaves_containers_and_networking(
     berthd: Berthd, host: Ns
 ) -> None:
     berthd.start()
     created = api(berthd.sock, "POST", "/networks/create", {"Name": "front"})
     assert created.status == 201, created.body
     bridge = f"br-{created.body['Id'][:12]}"
+    pid = run_container(berthd.sock, "sleeper", "front", "sleep", "300")["State"]["Pid"]
+    assert pid > 0 and alive(pid)
     assert berthd.stop(signal.SIGTERM) == 0
     assert not os.path.exists(berthd.sock) and not berthd.pidfile.exists()
     assert link_json(host, bridge) is not None and link_json(host, "berth0") is not None
     assert "table inet berth" in nft_tables(host)
-    if berthd.marks.exists():  # the stand-in runtime records the calls
-        assert berthd.marks.read_text().split() == ["restore", "shutdown"]
-    assert "berthd stopped" in berthd.log()
-    berthd.start()  # a clean restart repairs nothing
+    assert alive(pid)  # the runtime let go of its container; it did not stop it
+    log = berthd.log()
+    assert "containers and their networking stay" in log and "berthd stopped" in log
+    berthd.start()  # a clean restart repairs nothing and takes the container back
     assert "front" in network_names(berthd.sock)
-    assert "repairs=0 errors=0" in berthd.log()
+    log = berthd.log()
+    assert "repairs=0 errors=0" in log
+    assert "container sleeper: re-attached to its running shim" in log
+    state = api(berthd.sock, "GET", "/containers/sleeper/json").body["State"]
+    assert (state["Running"], state["Pid"]) == (True, pid)
+    assert api(berthd.sock, "DELETE", "/containers/sleeper?force=1").status == 204
+    assert wait_for(lambda: not alive(pid), 10)
     assert berthd.stop(signal.SIGINT) == 0
 
 

@@ -19,15 +19,8 @@ from berth.kernel.netns import LinuxNetns
 from berth.local import open_controller
 from berth.model.endpoint import SandboxSpec
 from berth.model.ids import new_id
+from tests.integration.daemonenv import ROOT, Berthd, api, berthd_in, link_json, network_names
 from tests.integration.netenv import Ns
-from tests.integration.test_daemon_process import (
-    ROOT,
-    Berthd,
-    api,
-    berthd_in,
-    link_json,
-    network_names,
-)
 
 # A berth process that dies (os._exit, as abrupt as kill -9) right after one kernel step of an
 # operation, before the store commits: exactly what a crash at that moment leaves.

@@ -20,7 +20,7 @@ from berth.runtime.errors import StartFailed
 from berth.runtime.etcfiles import ResolvConf
 from berth.runtime.service import ContainerRuntime
 from tests.integration.netenv import PEER, PYTHON, call
-from tests.integration.test_runtime_support import (  # noqa: F401
+from tests.integration.runtimeenv import (  # noqa: F401
     TCP_SERVER,
     Env,
     collect_logs,

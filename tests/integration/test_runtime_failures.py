@@ -19,12 +19,12 @@ from berth.runtime import networking, shimclient
 from berth.runtime.api import ContainerConfig, EndpointSettings
 from berth.runtime.errors import StartFailed
 from berth.runtime.service import ContainerRuntime
-from tests.integration.test_runtime_support import (  # noqa: F401
+from tests.integration.daemonenv import shim_pids
+from tests.integration.runtimeenv import (  # noqa: F401
     Env,
     env_fixture,
     rt_fixture,
     sh,
-    shim_pids,
     user_network,
 )
 

@@ -20,17 +20,16 @@ from berth.model.ports import parse_port_spec
 from berth.runtime.api import EndpointSettings, RestartPolicy
 from berth.runtime.errors import ContainerNameInUse, ContainerRunning
 from berth.runtime.service import ContainerRuntime
+from tests.integration.daemonenv import alive, shim_pids
 from tests.integration.netenv import call
-from tests.integration.test_runtime_support import (  # noqa: F401
+from tests.integration.runtimeenv import (  # noqa: F401
     Env,
-    alive,
     env_fixture,
     output,
     remove_all,
     rt_fixture,
     server,
     sh,
-    shim_pids,
     user_network,
     wait_for_log,
 )

@@ -9,7 +9,7 @@ import pytest
 from berth.runtime.api import Attachment, ContainerConfig, ExecConfig
 from berth.runtime.errors import StartFailed
 from berth.runtime.service import ContainerRuntime
-from tests.integration.test_runtime_support import (  # noqa: F401
+from tests.integration.runtimeenv import (  # noqa: F401
     Env,
     env_fixture,
     output,

@@ -210,7 +210,10 @@ class NetworkController:
             if any(s.name == name for s in self._reg.sandboxes.values()):
                 raise NameInUse("sandbox", name)
             if spec.host_mode:
-                path = self.kernel.host_ns or "/proc/1/ns/net"
+                # "The namespace of the process that opens this path": berthd's own and its shims'
+                # (they share it), also after a restart; never PID 1's, since a berthd in a test
+                # namespace must not put containers into the machine's real one
+                path = self.kernel.host_ns or "/proc/self/ns/net"
             else:
                 path = f"{self.config.netns_dir}/{sandbox_id}"
                 self.kernel.netns.create(path)

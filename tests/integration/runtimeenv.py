@@ -1,19 +1,17 @@
 """Fixtures and helpers for the container runtime's integration tests (no tests here).
 
-Test modules import ``env_fixture`` and ``rt_fixture`` (fixtures ``env`` and ``rt``): ``rt`` is
-a ContainerRuntime over a controller whose "host" is the throwaway ``host`` namespace,
-with state and run dirs in the test's tmp dir and the host's /etc/hosts and resolv.conf replaced
-by test copies. Teardown kills every container and shim the test started, even after a failure:
-first through the runtime, then by scanning /proc for shims whose command line names the test's
-run dir (their container processes die with them).
+Test modules import ``env_fixture`` and ``rt_fixture`` (fixtures ``env`` and ``rt``) with
+``# noqa: F401``: ``rt`` is a ContainerRuntime over a controller whose "host" is the throwaway
+``host`` namespace, with state and run dirs in the test's tmp dir and the host's /etc/hosts and
+resolv.conf replaced by test copies. Teardown kills every container and shim the test started,
+even after a failure: first through the runtime, then by scanning /proc for shims whose command
+line names the test's run dir (``daemonenv.kill_shims``; their container processes die with them).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,10 +26,10 @@ from berth.events import Event
 from berth.local import open_controller
 from berth.model.network import IpamConfig, IpamPoolConfig, NetworkSpec
 from berth.runtime.api import ContainerConfig, LogEntry
-from berth.runtime.forkserver import SHIM_PROCESS_NAME
 from berth.runtime.networking import HostFiles
 from berth.runtime.service import ContainerRuntime
 from tests.integration.conftest import remove_sandbox_mounts
+from tests.integration.daemonenv import kill_shims
 from tests.integration.netenv import PYTHON, Ns
 
 HOST_RESOLV = "nameserver 127.0.0.53\nnameserver 192.0.2.53\nsearch example.test\n"
@@ -74,39 +72,6 @@ class Env:
             stop_timeout=2.0,
             **kwargs,
         )
-
-
-def runtime_pids(run_dir: Path) -> list[int]:
-    """The fork servers and shims started for this test: their command line (a shim's is the
-    fork server's) names the test's run dir."""
-    marker = str(run_dir).encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            if b"berth.runtime.forkserver" in cmdline and marker in cmdline:
-                found.append(int(entry))
-    return found
-
-
-def shim_pids(run_dir: Path) -> list[int]:
-    found = []
-    for pid in runtime_pids(run_dir):
-        with contextlib.suppress(OSError):
-            if Path(f"/proc/{pid}/comm").read_text().strip() == SHIM_PROCESS_NAME:
-                found.append(pid)
-    return found
-
-
-def kill_shims(run_dir: Path) -> None:
-    for pid in runtime_pids(run_dir):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while runtime_pids(run_dir) and time.monotonic() < deadline:
-        time.sleep(0.02)
 
 
 @pytest.fixture(name="env")
@@ -214,11 +179,3 @@ def in_sandbox(runtime: ContainerRuntime, ref: str) -> Ns:
     assert container.sandbox_id is not None
     sandbox = runtime._ctl.sandbox(container.sandbox_id)
     return Ns(name=container.name, path=sandbox.netns_path)
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
