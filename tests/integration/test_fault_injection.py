@@ -17,12 +17,13 @@ from berth import EndpointSpec, IpamConfig, IpamPoolConfig, NetworkSpec, Sandbox
 from berth.controller.config import ControllerConfig
 from berth.controller.controller import NetworkController
 from berth.kernel.api import Kernel
+from berth.kernel.netlink import PyrouteNetlink
 from berth.kernel.real import close_real_kernel, real_kernel
 from berth.local import build_controller
 from berth.model.errors import KernelError
 from berth.model.ports import parse_port_spec
 from berth.store.sqlite import SqliteStore
-from tests.integration.netenv import Ns
+from tests.integration.netenv import Ns, ping
 
 pytestmark = pytest.mark.root
 
@@ -32,9 +33,11 @@ MUTATING = {
         "add_bridge",
         "add_veth",
         "delete_link",
+        "detach_veth",
         "set_link",
         "set_bridge_port",
         "add_address",
+        "configure_link",
         "delete_address",
         "add_route",
         "delete_route",
@@ -256,3 +259,30 @@ def test_a_failed_commit_undoes_the_kernel_steps(
     with pytest.raises(InjectedFault):
         ctl.connect("warmup", "web", EndpointSpec(ports=parse_port_spec("8080:80")))
     assert snapshot(host, state, run, sandboxes) == before
+
+
+def test_disconnect_leaves_nothing_once_its_veth_is_deleted(
+    berth: NetworkController, host: Ns, berth_dirs: tuple[Path, Path]
+) -> None:
+    state, run = berth_dirs
+    berth.create_network(front_spec())
+    sandbox = berth.create_sandbox(SandboxSpec(name="web"))
+    web = Ns("web", sandbox.netns_path)
+    before = snapshot(host, state, run, [web])
+    spec = EndpointSpec(ports=parse_port_spec("8080:80"))
+    for _ in range(3):  # the same sandbox again at once: the names and address are free
+        endpoint = berth.connect("front", "web", spec)
+        assert str(endpoint.ipv4) == "10.91.0.2/24" and endpoint.ifname == "eth0"
+        berth.disconnect("front", "web")
+        # at once: no interface, address or route of the endpoint is left in the sandbox
+        assert web.ip("link", "show", "eth0", check=False).returncode != 0
+        assert (addresses(web), web.ip("route").stdout) == before["sandboxes"][0][1:]
+    netlink = berth.kernel.netlink
+    assert isinstance(netlink, PyrouteNetlink) and netlink.settle(10)
+    after = snapshot(host, state, run, [web])
+    assert after["rows"]["endpoint"] == []  # (the IPAM pool's cursor has moved on)
+    assert {**after, "rows": None} == {**before, "rows": None}
+    # and a connect made while older pairs were being deleted works
+    berth.connect("front", "web", spec)
+    assert netlink.settle(10)
+    assert ping(web, "10.91.0.1")

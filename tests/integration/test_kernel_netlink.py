@@ -22,8 +22,9 @@ from berth.kernel.api import default_route
 from berth.kernel.netlink import PyrouteNetlink
 from berth.kernel.netns import LinuxNetns, in_netns
 from berth.kernel.real import close_real_kernel, real_kernel
+from berth.kernel.rtnl import RTM_DELLINK, Request, RtnlSocket
 from berth.model.errors import KernelError
-from tests.integration.netenv import Ns, namespace, unique
+from tests.integration.netenv import Ns, links, namespace, unique
 
 pytestmark = [
     pytest.mark.root,
@@ -125,6 +126,143 @@ def test_bridge_and_set_link_in_one_request(netlink: PyrouteNetlink, host: Ns) -
     netlink.set_bridge_port(None, port, hairpin=False)
     slave = link_json(host, port)["linkinfo"]["info_slave_data"]
     assert (slave["isolated"], slave["hairpin"]) == (True, False)
+
+
+def test_veth_created_up_as_a_bridge_port_in_one_call(
+    netlink: PyrouteNetlink, host: Ns, sandbox: Ns
+) -> None:
+    bridge, host_end, peer = unique("br"), unique("vh"), unique("pe")
+    netlink.add_bridge(None, bridge)
+    netlink.add_veth(
+        None, host_end, peer_ns=sandbox.path, peer_name=peer, alias="berth:ep2", master=bridge,
+        up=True, hairpin=True, isolated=True,
+    )  # fmt: skip
+    shown = link_json(host, host_end)
+    slave = shown["linkinfo"]["info_slave_data"]
+    assert (shown["master"], shown["ifalias"]) == (bridge, "berth:ep2") and "UP" in shown["flags"]
+    assert (slave["hairpin"], slave["isolated"]) == (True, True)
+    assert "UP" not in link_json(sandbox, peer)["flags"]
+    before = (links(host), links(sandbox))
+    other, other_peer = unique("vh"), unique("pe")
+    cases: list[tuple[dict[str, Any], int]] = [
+        ({"master": "nosuchbridge"}, errno.ENODEV),
+        ({"master": "lo"}, errno.EOPNOTSUPP),
+        ({"hairpin": True}, errno.EOPNOTSUPP),  # port flags without a bridge: the 2nd request
+    ]
+    for kwargs, code in cases:
+        with pytest.raises(KernelError) as excinfo:
+            netlink.add_veth(None, other, peer_ns=sandbox.path, peer_name=other_peer, **kwargs)
+        assert excinfo.value.errno == code, kwargs
+        assert (links(host), links(sandbox)) == before  # all or nothing
+
+
+def test_configure_link_is_all_or_nothing(netlink: PyrouteNetlink, sandbox: Ns) -> None:
+    host_end, peer = unique("vh"), unique("pe")
+    netlink.add_veth(None, host_end, peer_ns=sandbox.path, peer_name=peer, up=True)
+    v4, v6 = ip_interface("10.213.9.2/24"), ip_interface("fd00:213:9::2/64")
+    netlink.configure_link(sandbox.path, peer, addresses=[v4, v6])
+    assert {v4, v6} <= set(netlink.list_addresses(sandbox.path, peer))
+    assert "UP" in link_json(sandbox, peer)["flags"]
+    with pytest.raises(KernelError) as excinfo:
+        netlink.configure_link(sandbox.path, "nosuchlink", addresses=[v4])
+    assert excinfo.value.errno == errno.ENODEV
+
+    other, other_peer = unique("vh"), unique("pe")
+    netlink.add_veth(None, other, peer_ns=sandbox.path, peer_name=other_peer)
+    taken = ip_interface("10.213.10.3/24")
+    sandbox.ip("addr", "add", str(taken), "dev", other_peer)
+    fresh = ip_interface("10.213.10.2/24")
+    with pytest.raises(KernelError, match=f"add address {taken} to {other_peer}") as excinfo:
+        netlink.configure_link(sandbox.path, other_peer, addresses=[fresh, taken])
+    assert excinfo.value.errno == errno.EEXIST
+    # the kernel went on with "up" after the failed address: both were undone
+    assert netlink.list_addresses(sandbox.path, other_peer) == [taken]
+    assert "UP" not in link_json(sandbox, other_peer)["flags"]
+
+
+def test_detach_frees_the_names_at_once_and_deletes_the_pair_later(
+    netlink: PyrouteNetlink, host: Ns, sandbox: Ns
+) -> None:
+    bridge, host_end = unique("br"), unique("vh")
+    netlink.add_bridge(None, bridge)
+    netlink.set_link(None, bridge, up=True)
+    netlink.add_address(None, bridge, ip_interface("10.213.11.1/24"))
+    netlink.add_veth(
+        None, host_end, peer_ns=sandbox.path, peer_name="eth0", master=bridge, up=True,
+        alias="berth:ep3",
+    )  # fmt: skip
+    netlink.configure_link(sandbox.path, "eth0", addresses=[ip_interface("10.213.11.2/24")])
+    netlink.add_route(sandbox.path, default_route(4), gateway=ip_address("10.213.11.1"), dev="eth0")
+    before = links(host)
+
+    detached = netlink.detach_veth(
+        None, host_end, peer_ns=sandbox.path, peer_name="eth0", alias="berth:gone-ep3"
+    )
+    assert detached is True
+    assert host.ip("link", "show", host_end, check=False).returncode != 0
+    assert sandbox.ip("link", "show", "eth0", check=False).returncode != 0
+    assert sandbox.ip("route").stdout == ""  # the retired end is down: no route through it
+    assert "10.213.11.2" not in sandbox.ip("addr").stdout  # nor its address
+    assert host.ip("link", "show", "master", bridge).stdout == ""
+    for link in json.loads(host.ip("-j", "-d", "link", "show").stdout):
+        if link["ifname"] not in before:  # the retired host end, until the reaper is done
+            assert "UP" not in link["flags"] and link["ifalias"] == "berth:gone-ep3"
+    # the names are free for the next interface at once
+    netlink.add_veth(None, host_end, peer_ns=sandbox.path, peer_name="eth0", master=bridge)
+    assert netlink.settle(10)
+    assert links(host) == before and links(sandbox) == ["eth0", "lo"]
+    assert netlink.detach_veth(None, "nosuchlink", peer_ns=sandbox.path, peer_name="x") is False
+    gone = netlink.detach_veth("/nonexistent/netns", "x", peer_ns=sandbox.path, peer_name="x")
+    assert gone is False
+
+
+class RecordingSocket(RtnlSocket):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[Request] = []
+
+    def request(self, *requests: Request) -> list[tuple[OSError | None, list[bytes]]]:
+        self.sent += requests
+        return super().request(*requests)
+
+
+def test_the_reaper_deletes_a_batch_by_group_but_never_a_stranger(
+    netlink: PyrouteNetlink, host: Ns, sandbox: Ns
+) -> None:
+    reaper = netlink._reaper
+    stranger, stranger_peer = unique("us"), unique("us")
+    host.ip("link", "add", stranger, "type", "veth", "peer", "name", stranger_peer)
+    before = links(host)
+
+    def retired_pairs() -> list[int]:
+        indexes = []
+        for _ in range(3):
+            name = unique("vh")
+            netlink.add_veth(None, name, peer_ns=sandbox.path, peer_name=unique("pe"))
+            info = netlink.get_link(None, name)
+            assert info is not None
+            reaper.claim(info.index)
+            host.ip("link", "set", name, "group", str(reaper.group))
+            indexes.append(info.index)
+        return indexes
+
+    def group_deletes(sock: RecordingSocket) -> int:
+        return sum(r.kind == RTM_DELLINK and r.body[4:8] == bytes(4) for r in sock.sent)
+
+    with in_netns(host.path):
+        sock = RecordingSocket()
+    try:
+        reaper._delete(sock, retired_pairs())  # only ours carry the group: one request
+        assert group_deletes(sock) == 1 and len(sock.sent) == 2  # (a dump first)
+        assert links(host) == before and links(sandbox) == ["lo"]
+        ours = retired_pairs()
+        host.ip("link", "set", stranger, "group", str(reaper.group))  # someone else's
+        reaper._delete(sock, ours)  # one by one now
+        assert group_deletes(sock) == 1
+        assert links(host) == before and links(sandbox) == ["lo"]  # the stranger is still there
+    finally:
+        sock.close()
+        reaper._outstanding.clear()
 
 
 def test_link_errors_keep_the_errno(netlink: PyrouteNetlink, sandbox: Ns) -> None:

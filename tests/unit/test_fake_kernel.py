@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable
 from ipaddress import ip_address, ip_interface, ip_network
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -168,6 +169,60 @@ def test_bridge_ports(fake: FakeKernel) -> None:
     fake.delete_link(None, "br0")
     link = fake.get_link(None, "vh0")
     assert link is not None and link.master is None
+
+
+def test_veth_created_up_as_a_bridge_port_in_one_call(fake: FakeKernel) -> None:
+    fake.create(SB)
+    fake.add_bridge(None, "br0")
+    fake.add_veth(
+        None, "vh0", peer_ns=SB, peer_name="eth0", master="br0", up=True, hairpin=True,
+        isolated=False,
+    )  # fmt: skip
+    (port,) = [link for link in fake.snapshot().namespaces[0].links if link.info.name == "vh0"]
+    assert (port.info.master, port.info.up) == ("br0", True)
+    assert (port.hairpin, port.isolated) == (True, False)
+    peer = fake.get_link(SB, "eth0")
+    assert peer is not None and not peer.up  # the kernel refuses IFF_UP on a peer at creation
+    before = fake.snapshot()
+    cases: list[tuple[dict[str, Any], int]] = [
+        ({"master": "nope"}, errno.ENODEV),
+        ({"master": "lo"}, errno.EOPNOTSUPP),
+        ({"hairpin": True}, errno.EOPNOTSUPP),  # bridge-port flags without a bridge
+    ]
+    for kwargs, code in cases:  # all or nothing
+        with pytest.raises(KernelError) as excinfo:
+            fake.add_veth(None, "v1", peer_ns=SB, peer_name="e1", **kwargs)
+        assert errno_of(excinfo) == code, kwargs
+    assert fake.snapshot() == before
+
+
+def test_configure_link_adds_addresses_then_sets_up_or_does_nothing(fake: FakeKernel) -> None:
+    fake.create(SB)
+    fake.add_veth(None, "vh0", peer_ns=SB, peer_name="eth0")
+    v4, v6 = ip_interface("10.1.0.2/24"), ip_interface("fd00::2/64")
+    before = fake.snapshot()
+    for addresses, name, code in [
+        ([v4, v4], "eth0", errno.EEXIST),
+        ([v6, ip_interface("fd00::2/48")], "eth0", errno.EEXIST),
+        ([v4], "nope", errno.ENODEV),
+    ]:
+        with pytest.raises(KernelError) as excinfo:
+            fake.configure_link(SB, name, addresses=addresses)
+        assert errno_of(excinfo) == code
+    assert fake.snapshot() == before
+    fake.configure_link(SB, "eth0", addresses=[v4, v6])
+    link = fake.get_link(SB, "eth0")
+    assert link is not None and link.up
+    assert fake.list_addresses(SB, "eth0") == [v4, v6]
+
+
+def test_detach_veth_deletes_the_pair(fake: FakeKernel) -> None:
+    attached(fake)
+    assert fake.detach_veth(None, "vh0", peer_ns=SB, peer_name="eth0", alias="berth:x") is True
+    assert fake.get_link(None, "vh0") is None and fake.get_link(SB, "eth0") is None
+    assert fake.list_routes(SB) == []
+    assert fake.detach_veth(None, "vh0", peer_ns=SB, peer_name="eth0") is False
+    assert fake.detach_veth("/no/such/netns", "vh0", peer_ns=SB, peer_name="eth0") is False
 
 
 # --- addresses and routes ----------------------------------------------------------------------

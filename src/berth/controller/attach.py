@@ -70,9 +70,10 @@ class Attacher:
         endpoint = self.create_endpoint(op, network, spec)
         return self.join(op, endpoint, sandbox)
 
-    def disconnect(self, op: Op, endpoint: Endpoint) -> None:
+    def disconnect(self, op: Op, endpoint: Endpoint, *, background: bool = False) -> None:
+        """``background``: see ``leave``."""
         if endpoint.sandbox_id is not None:
-            endpoint = self.leave(op, endpoint)
+            endpoint = self.leave(op, endpoint, background=background)
         self.delete_endpoint(op, endpoint)
 
     def endpoint_of(self, network: Network, sandbox: Sandbox) -> Endpoint:
@@ -155,7 +156,9 @@ class Attacher:
         op.emit("connect", network, container=sandbox.id)
         return joined
 
-    def leave(self, op: Op, endpoint: Endpoint) -> Endpoint:
+    def leave(self, op: Op, endpoint: Endpoint, *, background: bool = False) -> Endpoint:
+        """``background``: the driver may finish releasing the interface after this returns
+        (a detach; a sandbox being deleted waits, so that nothing is left when it is gone)."""
         network = self._reg.networks[endpoint.network_id]
         driver = self._driver(network.driver)
         if endpoint.sandbox_id is None:
@@ -166,7 +169,10 @@ class Attacher:
             "unpublish ports",
             lambda: driver.revoke_external_connectivity(network, endpoint, endpoint.published),
         )
-        teardown.step("driver leave", lambda: driver.leave(network, endpoint, sandbox))
+        teardown.step(
+            "driver leave",
+            lambda: driver.leave(network, endpoint, sandbox, background=background),
+        )
         teardown.finish()
         left = replace(endpoint, sandbox_id=None, published=(), gateway4=None, gateway6=None)
         self._reg.save_endpoint(op.txn, left)

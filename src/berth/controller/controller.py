@@ -271,7 +271,9 @@ class NetworkController:
         with self._write(f"disconnect {sandbox_ref} from {network_ref}") as op:
             network = self._reg.network(network_ref)
             sandbox = self._reg.sandbox(sandbox_ref)
-            self._attacher.disconnect(op, self._attacher.endpoint_of(network, sandbox))
+            endpoint = self._attacher.endpoint_of(network, sandbox)
+            # the veth pair is deleted in the background: the kernel takes ~20 ms to unregister it
+            self._attacher.disconnect(op, endpoint, background=True)
 
     def create_endpoint(self, network_ref: str, spec: EndpointSpec | None = None) -> Endpoint:
         """CNM step 1 of 2: an endpoint with addresses, not yet in any sandbox."""
@@ -287,7 +289,7 @@ class NetworkController:
 
     def leave(self, endpoint_ref: str) -> Endpoint:
         with self._write(f"leave {endpoint_ref}") as op:
-            return self._attacher.leave(op, self._reg.endpoint(endpoint_ref))
+            return self._attacher.leave(op, self._reg.endpoint(endpoint_ref), background=True)
 
     def delete_endpoint(self, endpoint_ref: str) -> None:
         with self._write(f"delete endpoint {endpoint_ref}") as op:

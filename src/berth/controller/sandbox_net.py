@@ -17,10 +17,8 @@ def configure_interface(kernel: Kernel, sandbox: Sandbox, endpoint: Endpoint, if
         # the address must work at once; IPAM already guarantees it is unique
         kernel.sysctl.write(ns, f"net/ipv6/conf/{ifname}/accept_dad", "0")
         kernel.sysctl.write(ns, f"net/ipv6/conf/{ifname}/disable_ipv6", "0")
-    for address in (endpoint.ipv4, endpoint.ipv6):
-        if address is not None:
-            kernel.netlink.add_address(ns, ifname, address)
-    kernel.netlink.set_link(ns, ifname, up=True)
+    addresses = [a for a in (endpoint.ipv4, endpoint.ipv6) if a is not None]
+    kernel.netlink.configure_link(ns, ifname, addresses=addresses)
 
 
 def add_default_routes(kernel: Kernel, sandbox: Sandbox, endpoint: Endpoint) -> None:

@@ -98,7 +98,12 @@ class NetworkDriver(Protocol):
         """Create the endpoint's interface inside the sandbox, named ``ifname``.
         Undone by ``leave``."""
 
-    def leave(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> None: ...
+    def leave(
+        self, network: Network, endpoint: Endpoint, sandbox: Sandbox, *, background: bool = False
+    ) -> None:
+        """Remove the endpoint's interface. With ``background`` (a detach) the interface must be
+        out of the sandbox and the network on return, but the kernel may finish releasing it
+        later; without (undoing ``join``, deleting a sandbox) nothing is left on return."""
 
     def program_external_connectivity(
         self, network: Network, endpoint: Endpoint, ports: tuple[PublishedPort, ...]

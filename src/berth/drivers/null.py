@@ -46,7 +46,9 @@ class NullDriver:
     ) -> JoinResult:
         return JoinResult(ifname=None)
 
-    def leave(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> None:
+    def leave(
+        self, network: Network, endpoint: Endpoint, sandbox: Sandbox, *, background: bool = False
+    ) -> None:
         pass
 
     def program_external_connectivity(

@@ -11,6 +11,7 @@ Errors: every adapter raises ``berth.model.errors.KernelError`` (errno kept) for
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import (
     IPv4Address,
@@ -75,12 +76,29 @@ class Netlink(Protocol):
         mtu: int | None = None,
         peer_mac: str | None = None,
         alias: str | None = None,
+        master: str | None = None,
+        up: bool = False,
+        hairpin: bool | None = None,
+        isolated: bool | None = None,
     ) -> None:
-        """Create a veth pair whose peer is created directly inside ``peer_ns`` (no move).
-        Both ends down. Undone by ``delete_link`` of either end."""
+        """Create a veth pair whose peer is created directly inside ``peer_ns`` (no move), down.
+        This end is made a port of bridge ``master`` (with the bridge-port flags ``hairpin`` and
+        ``isolated``) and set ``up`` in the same call; all or nothing. Undone by
+        ``delete_link`` of either end (or ``detach_veth``)."""
 
     def delete_link(self, ns: NsRef, name: str) -> bool:
-        """Delete a link; False if there was none."""
+        """Delete a link; False if there was none. Returns once the kernel has unregistered it
+        (~20 ms for a veth pair: the kernel waits for RCU grace periods)."""
+
+    def detach_veth(
+        self, ns: NsRef, name: str, *, peer_ns: NsRef, peer_name: str, alias: str | None = None
+    ) -> bool:
+        """Take the veth pair ``name`` (this end) / ``peer_name`` (in ``peer_ns``) out of service
+        at once and delete it in the background: on return both ends are down and renamed (so
+        ``name`` and ``peer_name`` are free, the peer's addresses and routes unusable), this end
+        is out of its bridge, and ``alias`` (if given) has replaced its alias, so a link a crash
+        leaves behind is recognisable. False if ``name`` did not exist. Falls back to deleting
+        the pair before returning if it cannot be taken out of service."""
 
     def get_link(self, ns: NsRef, name: str) -> LinkInfo | None: ...
 
@@ -105,6 +123,11 @@ class Netlink(Protocol):
 
     def add_address(self, ns: NsRef, name: str, address: IPInterface) -> None:
         """Add an address (with prefix) to a link. Undone by ``delete_address``."""
+
+    def configure_link(self, ns: NsRef, name: str, *, addresses: Sequence[IPInterface]) -> None:
+        """Add ``addresses`` to a link that is down, then set it up, in one exchange with the
+        kernel. All or nothing: after a failure the addresses added are deleted and the link is
+        down again. Undone by deleting the link."""
 
     def delete_address(self, ns: NsRef, name: str, address: IPInterface) -> bool: ...
 

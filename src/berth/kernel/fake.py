@@ -15,8 +15,10 @@ Kernel behaviours modelled: a new netns has ``lo`` up with 127.0.0.1/8 and ::1/1
 veth end deletes its peer; deleting a netns deletes its links (and their peers elsewhere); a
 bridge's deletion frees its ports; taking a link down drops its routes and its IPv6 addresses;
 prefix ("connected") routes exist for addresses on up links; each link has per-interface
-``net/ipv4/conf/<name>/*`` and ``net/ipv6/conf/<name>/*`` sysctls. Not modelled: IPv6 link-local
-addresses, carrier, rename.
+``net/ipv4/conf/<name>/*`` and ``net/ipv6/conf/<name>/*`` sysctls; ``add_veth`` and
+``configure_link`` are all or nothing. ``detach_veth`` deletes the pair at once: the state the real
+adapter reaches when its background deletion is done. Not modelled: IPv6 link-local addresses,
+carrier, rename (so neither the retired, renamed ends a real detach leaves for a few ms).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import builtins
 import errno
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from ipaddress import ip_interface
 from typing import Any
@@ -249,24 +252,48 @@ class FakeKernel:
         mtu: int | None = None,
         peer_mac: str | None = None,
         alias: str | None = None,
+        master: str | None = None,
+        up: bool = False,
+        hairpin: bool | None = None,
+        isolated: bool | None = None,
     ) -> None:
         args = {"peer_ns": peer_ns, "peer_name": peer_name, "peer_mac": peer_mac, "alias": alias}
-        self._enter("add_veth", ns=ns, name=name, mtu=mtu, **args)
+        port = {"master": master, "up": up, "hairpin": hairpin, "isolated": isolated}
+        self._enter("add_veth", ns=ns, name=name, mtu=mtu, **args, **port)
+        what = f"add veth {name} (peer {peer_name})"
         space = self._ns(ns, f"add veth {name}")
-        peer_space = self._ns(peer_ns, f"add veth {name} (peer {peer_name})")
+        peer_space = self._ns(peer_ns, what)
         self._check_new_link(space, name, mtu)
         self._check_new_link(peer_space, peer_name, mtu)
         if space is peer_space and name == peer_name:
-            raise kernel_error(errno.EEXIST, f"add veth {name} (peer {peer_name})")
+            raise kernel_error(errno.EEXIST, what)
         if peer_mac is not None:
-            _check_mac(peer_mac, f"add veth {name} (peer {peer_name})")
+            _check_mac(peer_mac, what)
+        if master is not None and self._link(space, master, what).info.kind != "bridge":
+            raise kernel_error(errno.EOPNOTSUPP, what)
+        if master is None and (hairpin is not None or isolated is not None):
+            raise kernel_error(errno.EOPNOTSUPP, what)  # bridge-port flags need a bridge
         end = self._add_link(space, name, "veth", mtu=mtu, alias=alias)
         other = self._add_link(peer_space, peer_name, "veth", mtu=mtu, mac=peer_mac)
         end.peer = (peer_space.path, other.info.index)
         other.peer = (space.path, end.info.index)
+        end.info = replace(end.info, master=master, up=up)
+        end.hairpin, end.isolated = bool(hairpin), bool(isolated)
 
     def delete_link(self, ns: NsRef, name: str) -> bool:
         self._enter("delete_link", ns=ns, name=name)
+        space = self._namespaces.get(ns or HOST)
+        if space is None or name not in space.links:
+            return False
+        self._delete_link(space, name)
+        return True
+
+    def detach_veth(
+        self, ns: NsRef, name: str, *, peer_ns: NsRef, peer_name: str, alias: str | None = None
+    ) -> bool:
+        self._enter(
+            "detach_veth", ns=ns, name=name, peer_ns=peer_ns, peer_name=peer_name, alias=alias
+        )
         space = self._namespaces.get(ns or HOST)
         if space is None or name not in space.links:
             return False
@@ -338,6 +365,17 @@ class FakeKernel:
         if address in same_ip or (address.version == 6 and same_ip):
             raise kernel_error(errno.EEXIST, what)
         link.addresses.append(address)
+
+    def configure_link(self, ns: NsRef, name: str, *, addresses: Sequence[IPInterface]) -> None:
+        self._enter("configure_link", ns=ns, name=name, addresses=tuple(addresses))
+        what = f"configure link {name}"
+        link = self._link(self._ns(ns, what), name, what)
+        for n, address in enumerate(addresses):  # all checked first: all or nothing
+            same_ip = [a for a in [*link.addresses, *addresses[:n]] if a.ip == address.ip]
+            if address in same_ip or (address.version == 6 and same_ip):
+                raise kernel_error(errno.EEXIST, f"add address {address} to {name}")
+        link.addresses.extend(addresses)
+        link.info = replace(link.info, up=True)
 
     def delete_address(self, ns: NsRef, name: str, address: IPInterface) -> bool:
         self._enter("delete_address", ns=ns, name=name, address=address)

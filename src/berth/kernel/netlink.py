@@ -1,70 +1,65 @@
-"""rtnetlink through pyroute2: links, addresses and routes in the host netns or a sandbox netns.
+"""rtnetlink: links, addresses and routes in the host netns or a sandbox netns.
 
-Owns: one pyroute2 ``IPRoute`` per namespace, opened with ``in_netns`` (a netlink socket made
-while the thread is inside a netns stays bound to it), and the translation of netlink errors into
-``KernelError``. Must not: use pyroute2's ``netns=`` (it forks a helper per socket), move links
-between namespaces (a move costs ~20 ms; veth peers are created in place), or switch any caller's
-thread into another namespace.
+Owns: one ``RtnlSocket`` per namespace, opened with ``in_netns`` (a netlink socket made while
+the thread is inside a netns stays bound to it, whichever thread uses it later), the requests
+each operation sends (``rtnl`` packs them), the translation of errors into ``KernelError``, and
+detached veth pairs (``reaper`` deletes them in the background). Must not: fork (pyroute2's
+``netns=`` does), move links between namespaces (a move costs ~20 ms; veth peers are created in
+place), or switch a caller's thread into another namespace for longer than opening a socket.
 
-Threading: a pyroute2 ``IPRoute`` keeps its socket and event loop in thread-local storage; called
-from a thread other than the one that built it, it silently opens a *new* socket in that thread's
-current namespace (the host, not the sandbox). So every ``IPRoute`` of an adapter is built, used
-and closed on one private worker thread, which also serialises requests (no locks needed).
+Threading: requests are serialised by one lock (a netlink socket carries one exchange at a
+time); the reaper deletes on its own socket, so a deletion in progress never holds callers up.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
-from dataclasses import dataclass
-from ipaddress import ip_interface, ip_network
-from typing import Any, TypeVar
+from ipaddress import ip_address, ip_interface, ip_network
+from typing import TypeVar
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
+from berth.kernel import rtnl
 from berth.kernel.api import IPAddress, IPInterface, IPNetwork, LinkInfo, NsRef
 from berth.kernel.netns import THREAD_NETNS, in_netns
+from berth.kernel.reaper import LinkReaper, retire
+from berth.kernel.rtnl import Request, RtnlSocket
 from berth.model.errors import KernelError
 
 T = TypeVar("T")
 
-_IFF_UP = 0x1
-_IFA_F_NODAD = 0x2
 _RT_TABLE_LOCAL = 255
 _RTN_SKIPPED = {2, 3, 4, 5}  # local, broadcast, anycast, multicast: the kernel's own entries
 _GONE = {errno.ENODEV, errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL}
-
-
-@dataclass
-class _Socket:
-    ipr: Any  # pyroute2.IPRoute (untyped)
-    identity: tuple[int, int] | None  # (st_dev, st_ino) of the netns file when it was opened
+_CREATE = rtnl.NLM_F_CREATE | rtnl.NLM_F_EXCL
 
 
 class PyrouteNetlink:
     """``Netlink`` for the namespaces of one host (``host_ns``: path, or None for the netns of
-    the thread that builds the adapter). Call ``shutdown`` when done with the adapter."""
+    the thread that builds the adapter). Call ``shutdown`` when done with the adapter.
+    (The name is historical: ``rtnl`` packs the requests; pyroute2 is the test oracle.)"""
 
     def __init__(self, host_ns: str | None = None) -> None:
         self._host_ns = host_ns
-        self._sockets: dict[NsRef, _Socket] = {}
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="berth-netlink")
-        # Start the worker now: a thread starts in its creator's netns, and with host_ns None the
-        # host is the netns of the thread building this adapter.
-        self._worker.submit(lambda: None).result()
+        # host_ns None means the builder's netns: keep an fd of it to open sockets there later
+        self._host_fd = -1 if host_ns else os.open(THREAD_NETNS, os.O_RDONLY | os.O_CLOEXEC)
+        self._lock = threading.Lock()
+        self._sockets: dict[NsRef, tuple[RtnlSocket, tuple[int, int] | None]] = {}
+        self._reaper = LinkReaper(lambda: self._open(None))
 
     # --- links ---------------------------------------------------------------------------------
 
     def add_bridge(
         self, ns: NsRef, name: str, *, mtu: int | None = None, alias: str | None = None
     ) -> None:
-        def op(ipr: Any) -> None:
-            ipr.link("add", ifname=name, kind="bridge", **_opt(mtu=mtu))
-            self._set_alias(ipr, name, alias)
+        def op(sock: RtnlSocket) -> None:
+            info = rtnl.nested(rtnl.IFLA_LINKINFO, [rtnl.asciiz(rtnl.IFLA_INFO_KIND, "bridge")])
+            sock.call(
+                Request(rtnl.RTM_NEWLINK, rtnl.link(name, extra=rtnl.mtu(mtu) + info), _CREATE)
+            )
+            _finish_new_link(sock, name, _alias(alias))
 
         self._run(ns, f"add bridge {name}", op)
 
@@ -78,40 +73,84 @@ class PyrouteNetlink:
         mtu: int | None = None,
         peer_mac: str | None = None,
         alias: str | None = None,
+        master: str | None = None,
+        up: bool = False,
+        hairpin: bool | None = None,
+        isolated: bool | None = None,
     ) -> None:
-        def op(ipr: Any) -> None:
-            peer: dict[str, Any] = {"ifname": peer_name, **_opt(address=peer_mac, mtu=mtu)}
-            with self._netns_fd(peer_ns) if peer_ns != ns else nullcontext() as fd:
-                if fd is not None:
-                    peer["net_ns_fd"] = fd
-                ipr.link("add", ifname=name, kind="veth", peer=peer, **_opt(mtu=mtu))
-            self._set_alias(ipr, name, alias)
+        def op(sock: RtnlSocket) -> None:
+            peer = rtnl.link(peer_name, extra=rtnl.mtu(mtu) + _mac(peer_mac))
+            change = rtnl.mtu(mtu)
+            if master is not None:
+                change += rtnl.u32(rtnl.IFLA_MASTER, sock.get_link(master).index)
+            with self._netns_fd(peer_ns) if peer_ns != ns else nullcontext(-1) as fd:
+                peer += rtnl.u32(rtnl.IFLA_NET_NS_FD, fd) if fd >= 0 else b""
+                data = rtnl.nested(rtnl.IFLA_INFO_DATA, [rtnl.attr(rtnl.VETH_INFO_PEER, peer)])
+                kind = rtnl.asciiz(rtnl.IFLA_INFO_KIND, "veth")
+                change += rtnl.nested(rtnl.IFLA_LINKINFO, [kind, data])
+                # One request: the kernel creates both ends, sets this one up, then enslaves it
+                # (and unregisters the pair if any of that fails). The peer cannot be set up here.
+                body = rtnl.link(name, up=True if up else None, extra=change)
+                sock.call(Request(rtnl.RTM_NEWLINK, body, _CREATE))
+            extra = _alias(alias) + rtnl.port_flags(hairpin=hairpin, isolated=isolated)
+            _finish_new_link(sock, name, extra)
 
         self._run(ns, f"add veth {name} (peer {peer_name} in {self._where(peer_ns)})", op)
 
     def delete_link(self, ns: NsRef, name: str) -> bool:
-        return self._delete(ns, f"delete link {name}", lambda ipr: ipr.link("del", ifname=name))
+        return self._delete(
+            ns,
+            f"delete link {name}",
+            lambda sock: sock.call(Request(rtnl.RTM_DELLINK, rtnl.link(name))),
+        )
+
+    def detach_veth(
+        self, ns: NsRef, name: str, *, peer_ns: NsRef, peer_name: str, alias: str | None = None
+    ) -> bool:
+        def op(sock: RtnlSocket) -> bool:
+            link = sock.get_link(name)
+            index, peer_index = link.index, rtnl.number(link.attrs.get(rtnl.IFLA_LINK))
+            self._reaper.claim(index)
+            try:
+                retire(sock, index, group=self._reaper.group, alias=alias, leave_bridge=True)
+                self._retire_peer(sock, ns, peer_index, peer_ns, peer_name)
+            except (OSError, KernelError):
+                # Could not take it out of service: delete it now (both ends go with it).
+                sock.call(Request(rtnl.RTM_DELLINK, rtnl.link(index=index)))
+            finally:
+                self._reaper.submit(index)  # (already gone then: the reaper will see that)
+            return True
+
+        what = f"detach veth {name} (peer {peer_name} in {self._where(peer_ns)})"
+        try:
+            return self._run(ns, what, op)
+        except KernelError as err:
+            if err.errno in _GONE:
+                return False
+            raise
+
+    def settle(self, timeout: float | None = None) -> bool:
+        """Wait until every pair handed to ``detach_veth`` is deleted; False on timeout."""
+        return self._reaper.settle(timeout)
 
     def get_link(self, ns: NsRef, name: str) -> LinkInfo | None:
-        def op(ipr: Any) -> LinkInfo | None:
+        def op(sock: RtnlSocket) -> LinkInfo | None:
             try:
-                msg = ipr.link("get", ifname=name)[0]
-            except NetlinkError as err:
-                if err.code == errno.ENODEV:
+                msg = sock.get_link(name)
+            except OSError as err:
+                if err.errno == errno.ENODEV:
                     return None
                 raise
-            master = msg.get("master")
-            names = {}
-            if master:
-                names[master] = ipr.link("get", index=master)[0].get("ifname")
+            master = rtnl.number(msg.attrs.get(rtnl.IFLA_MASTER))
+            names = {master: sock.get_link(index=master).name} if master else {}
             return _link_info(msg, names)
 
         return self._run(ns, f"get link {name}", op)
 
     def list_links(self, ns: NsRef) -> list[LinkInfo]:
-        def op(ipr: Any) -> list[LinkInfo]:
-            msgs = list(ipr.link("dump"))
-            names = {msg["index"]: msg.get("ifname") for msg in msgs}
+        def op(sock: RtnlSocket) -> list[LinkInfo]:
+            msgs = rtnl.dump_links(sock)
+            names = {msg.index: msg.name for msg in msgs}
             return [_link_info(msg, names) for msg in msgs]
 
         return self._run(ns, "list links", op)
@@ -126,57 +165,80 @@ class PyrouteNetlink:
         mtu: int | None = None,
         mac: str | None = None,
     ) -> None:
-        def op(ipr: Any) -> None:
+        def op(sock: RtnlSocket) -> None:
             # One RTM_NEWLINK: the kernel applies address, MTU, master, then flags, in that order.
-            change: dict[str, Any] = _opt(mtu=mtu, address=mac)
+            change = rtnl.mtu(mtu) + _mac(mac)
             if master is not None:
-                change["master"] = _index(ipr, master)
-            if up is not None:
-                change["state"] = "up" if up else "down"
-            if change:
-                ipr.link("set", ifname=name, **change)
+                change += rtnl.u32(rtnl.IFLA_MASTER, sock.get_link(master).index)
+            if change or up is not None:
+                sock.call(Request(rtnl.RTM_NEWLINK, rtnl.link(name, up=up, extra=change)))
 
         self._run(ns, f"set link {name}", op)
 
     def set_bridge_port(
         self, ns: NsRef, name: str, *, isolated: bool | None = None, hairpin: bool | None = None
     ) -> None:
-        flags = {
-            key: int(value)
-            for key, value in (("isolated", isolated), ("mode", hairpin))
-            if value is not None
-        }
-        if not flags:
-            return
-        # IFLA_BRPORT_MODE is the hairpin flag; pyroute2 sends these as bridge_slave link data.
-        self._run(
-            ns,
-            f"set bridge port flags of {name}",
-            lambda ipr: ipr.brport("set", ifname=name, **flags),
-        )
+        flags = rtnl.port_flags(hairpin=hairpin, isolated=isolated)
+        if flags:
+            request = Request(rtnl.RTM_NEWLINK, rtnl.link(name, extra=flags))
+            self._run(ns, f"set bridge port flags of {name}", lambda sock: sock.call(request))
 
     # --- addresses -----------------------------------------------------------------------------
 
     def add_address(self, ns: NsRef, name: str, address: IPInterface) -> None:
-        def op(ipr: Any) -> None:
-            ipr.addr("add", index=_index(ipr, name), **_addr_args(address, adding=True))
+        def op(sock: RtnlSocket) -> None:
+            body = rtnl.address(sock.get_link(name).index, address, adding=True)
+            sock.call(Request(rtnl.RTM_NEWADDR, body, _CREATE))
 
         self._run(ns, f"add address {address} to {name}", op)
 
+    def configure_link(self, ns: NsRef, name: str, *, addresses: Sequence[IPInterface]) -> None:
+        def op(sock: RtnlSocket) -> None:
+            index = sock.get_link(name).index
+            adds = [
+                Request(rtnl.RTM_NEWADDR, rtnl.address(index, a, adding=True), _CREATE)
+                for a in addresses
+            ]
+            # One write: the kernel handles the requests in order, and goes on after a failure.
+            up = Request(rtnl.RTM_NEWLINK, rtnl.link(index=index, up=True))
+            *added, (up_error, _) = sock.request(*adds, up)
+            errors = [error for error, _ in added]
+            failed = [
+                (f"add address {a} to {name}", e)
+                for a, e in zip(addresses, errors, strict=True)
+                if e
+            ]
+            failed += [(f"set link {name} up", up_error)] if up_error else []
+            if not failed:
+                return
+            undo = [] if up_error else [Request(rtnl.RTM_NEWLINK, rtnl.link(index=index, up=False))]
+            undo += [
+                Request(rtnl.RTM_DELADDR, rtnl.address(index, a, adding=False))
+                for a, error in zip(addresses, errors, strict=True)
+                if error is None
+            ]
+            sock.request(*undo)  # best effort: the caller gives the link up anyway
+            what, error = failed[0]
+            raise KernelError(f"{what} in {self._where(ns)}", error) from error
+
+        self._run(ns, f"configure link {name}", op)
+
     def delete_address(self, ns: NsRef, name: str, address: IPInterface) -> bool:
-        def op(ipr: Any) -> None:
-            ipr.addr("del", index=_index(ipr, name), **_addr_args(address, adding=False))
+        def op(sock: RtnlSocket) -> None:
+            body = rtnl.address(sock.get_link(name).index, address, adding=False)
+            sock.call(Request(rtnl.RTM_DELADDR, body))
 
         return self._delete(ns, f"delete address {address} from {name}", op)
 
     def list_addresses(self, ns: NsRef, name: str | None = None) -> list[IPInterface]:
-        def op(ipr: Any) -> list[IPInterface]:
-            index = None if name is None else _index(ipr, name)
-            return [
-                ip_interface(f"{msg.get('address')}/{msg['prefixlen']}")
-                for msg in ipr.addr("dump")
-                if index is None or msg["index"] == index
-            ]
+        def op(sock: RtnlSocket) -> list[IPInterface]:
+            index = None if name is None else sock.get_link(name).index
+            found = []
+            for payload in sock.dump(rtnl.RTM_GETADDR, rtnl.ifaddr(0, 0, 0)):
+                msg = rtnl.AddressMessage.parse(payload)
+                if msg.address is not None and index in (None, msg.index):
+                    found.append(ip_interface((ip_address(msg.address), msg.prefixlen)))
+            return found
 
         return self._run(ns, f"list addresses of {name or 'all links'}", op)
 
@@ -191,30 +253,33 @@ class PyrouteNetlink:
         dev: str | None = None,
         metric: int | None = None,
     ) -> None:
-        def op(ipr: Any) -> None:
-            ipr.route("add", **_route_args(ipr, dst, gateway, dev), **_opt(priority=metric))
+        def op(sock: RtnlSocket) -> None:
+            oif = None if dev is None else sock.get_link(dev).index
+            body = rtnl.route(dst, gateway=gateway, oif=oif, metric=metric, adding=True)
+            sock.call(Request(rtnl.RTM_NEWROUTE, body, _CREATE))
 
         self._run(ns, f"add route {dst}{_via(gateway, dev)}", op)
 
     def delete_route(
         self, ns: NsRef, dst: IPNetwork, *, gateway: IPAddress | None = None, dev: str | None = None
     ) -> bool:
-        # The request carries scope "universe" (iproute2 sends "nowhere" = any), so IPv4 routes
-        # the kernel made for an address (scope link) never match: only routes like add_route's.
-        def op(ipr: Any) -> None:
-            ipr.route("del", **_route_args(ipr, dst, gateway, dev))
+        def op(sock: RtnlSocket) -> None:
+            oif = None if dev is None else sock.get_link(dev).index
+            body = rtnl.route(dst, gateway=gateway, oif=oif, adding=False)
+            sock.call(Request(rtnl.RTM_DELROUTE, body))
 
         return self._delete(ns, f"delete route {dst}{_via(gateway, dev)}", op)
 
     def list_routes(self, ns: NsRef, version: int = 4) -> list[IPNetwork]:
-        family, zero = (2, "0.0.0.0") if version == 4 else (10, "::")
+        family, zero = (2, bytes(4)) if version == 4 else (10, bytes(16))
 
-        def op(ipr: Any) -> list[IPNetwork]:
+        def op(sock: RtnlSocket) -> list[IPNetwork]:
             found: dict[IPNetwork, None] = {}
-            for msg in ipr.route("dump", family=family):
-                if msg.get("table") == _RT_TABLE_LOCAL or msg["type"] in _RTN_SKIPPED:
+            for payload in sock.dump(rtnl.RTM_GETROUTE, rtnl.rtmsg(family, 0)):
+                msg = rtnl.RouteMessage.parse(payload)
+                if msg.table == _RT_TABLE_LOCAL or msg.kind in _RTN_SKIPPED:
                     continue
-                found[ip_network(f"{msg.get('dst') or zero}/{msg['dst_len']}")] = None
+                found[ip_network((ip_address(msg.dst or zero), msg.dst_len))] = None
             return list(found)
 
         return self._run(ns, f"list IPv{version} routes", op)
@@ -222,24 +287,33 @@ class PyrouteNetlink:
     # --- sockets -------------------------------------------------------------------------------
 
     def close(self, ns: NsRef) -> None:
-        self._worker.submit(self._close, ns).result()
+        with self._lock:
+            self._close(ns)
 
     def shutdown(self) -> None:
-        """Close every socket and stop the worker thread (the adapter is unusable afterwards)."""
-
-        def close_all() -> None:
+        """Finish the background deletions, close every socket (the adapter is unusable
+        afterwards)."""
+        self._reaper.close()
+        with self._lock:
             for key in list(self._sockets):
                 self._close(key)
+            if self._host_fd >= 0:
+                os.close(self._host_fd)
+                self._host_fd = -1
 
-        self._worker.submit(close_all).result()
-        self._worker.shutdown()
+    # --- internals -----------------------------------------------------------------------------
 
-    # --- internals (the _run/_delete callers' ops and everything below run on the worker) ------
+    def _run(self, ns: NsRef, what: str, op: Callable[[RtnlSocket], T]) -> T:
+        with self._lock:
+            try:
+                return op(self._socket(ns))
+            except OSError as err:
+                raise KernelError(f"{what} in {self._where(ns)}", err) from err
+            except ValueError as err:  # an argument that cannot be encoded (say, a bad MAC)
+                bad = OSError(errno.EINVAL, f"invalid argument: {err}")
+                raise KernelError(f"{what} in {self._where(ns)}", bad) from err
 
-    def _run(self, ns: NsRef, what: str, op: Callable[[Any], T]) -> T:
-        return self._worker.submit(self._call, ns, what, op).result()
-
-    def _delete(self, ns: NsRef, what: str, op: Callable[[Any], object]) -> bool:
+    def _delete(self, ns: NsRef, what: str, op: Callable[[RtnlSocket], object]) -> bool:
         try:
             self._run(ns, what, op)
         except KernelError as err:
@@ -248,16 +322,7 @@ class PyrouteNetlink:
             raise
         return True
 
-    def _call(self, ns: NsRef, what: str, op: Callable[[Any], T]) -> T:
-        try:
-            return op(self._socket(ns))
-        except (NetlinkError, OSError) as err:
-            raise KernelError(f"{what} in {self._where(ns)}", err) from err
-        except ValueError as err:  # pyroute2 could not encode an argument (say, a bad MAC)
-            bad = OSError(errno.EINVAL, f"invalid argument: {err}")
-            raise KernelError(f"{what} in {self._where(ns)}", bad) from err
-
-    def _socket(self, ns: NsRef) -> Any:
+    def _socket(self, ns: NsRef) -> RtnlSocket:
         path = ns if ns is not None else self._host_ns
         identity = None
         if path is not None:
@@ -268,24 +333,45 @@ class PyrouteNetlink:
                 raise KernelError(f"netns {path}", err) from err
             identity = (st.st_dev, st.st_ino)
         cached = self._sockets.get(ns)
-        if cached is not None and cached.identity == identity:
-            return cached.ipr
+        if cached is not None and cached[1] == identity:
+            return cached[0]
         if cached is not None:
             # The file now names another namespace (removed and re-created): drop the old socket.
             self._close(ns)
-        with in_netns(path):
-            ipr = IPRoute()
-        self._sockets[ns] = _Socket(ipr, identity)
-        return ipr
+        sock = self._open(ns)
+        self._sockets[ns] = (sock, identity)
+        return sock
+
+    def _open(self, ns: NsRef) -> RtnlSocket:
+        with in_netns(ns if ns is not None else (self._host_ns or self._host_fd)):
+            return RtnlSocket()
 
     def _close(self, ns: NsRef) -> None:
         cached = self._sockets.pop(ns, None)
         if cached is not None:
-            cached.ipr.close()
+            cached[0].close()
+
+    def _retire_peer(
+        self, sock: RtnlSocket, ns: NsRef, index: int | None, peer_ns: NsRef, peer_name: str
+    ) -> None:
+        """Retire ``peer_name`` in ``peer_ns`` if it is the link ``index`` there (the other end
+        of the pair being detached, by the host end's IFLA_LINK)."""
+        try:
+            peer_sock = sock if peer_ns == ns else self._socket(peer_ns)
+            peer = peer_sock.get_link(peer_name)
+        except (OSError, KernelError) as err:
+            if err.errno in _GONE:
+                return  # gone (with its namespace, say): nothing left to take out of service
+            raise
+        if peer.index == index:
+            retire(peer_sock, peer.index)
 
     @contextmanager
     def _netns_fd(self, ns: NsRef) -> Iterator[int]:
-        """An fd of ``ns`` for IFLA_NET_NS_FD (the worker's own netns is the host's)."""
+        """An fd of ``ns`` for IFLA_NET_NS_FD."""
+        if ns is None and self._host_fd >= 0:
+            yield self._host_fd
+            return
         path = ns if ns is not None else (self._host_ns or THREAD_NETNS)
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -296,62 +382,43 @@ class PyrouteNetlink:
         finally:
             os.close(fd)
 
-    def _set_alias(self, ipr: Any, name: str, alias: str | None) -> None:
-        # The kernel ignores IFLA_IFALIAS in a create request, so the alias costs a second one.
-        if alias is None:
-            return
-        try:
-            ipr.link("set", ifname=name, ifalias=alias)
-        except NetlinkError:
-            with suppress(NetlinkError):
-                ipr.link("del", ifname=name)
-            raise
-
     def _where(self, ns: NsRef) -> str:
         return ns or self._host_ns or "the host netns"
 
 
-def _opt(**values: object) -> dict[str, Any]:
-    return {key: value for key, value in values.items() if value is not None}
+def _finish_new_link(sock: RtnlSocket, name: str, change: bytes) -> None:
+    """Attributes the kernel ignores in a create request (the alias, bridge-port flags) go in a
+    second one; if that fails, the new link goes too (the call is all or nothing)."""
+    if not change:
+        return
+    try:
+        sock.call(Request(rtnl.RTM_NEWLINK, rtnl.link(name, extra=change)))
+    except OSError:
+        with suppress(OSError):
+            sock.call(Request(rtnl.RTM_DELLINK, rtnl.link(name)))
+        raise
 
 
-def _index(ipr: Any, name: str) -> int:
-    return int(ipr.link("get", ifname=name)[0]["index"])
+def _alias(alias: str | None) -> bytes:
+    return rtnl.asciiz(rtnl.IFLA_IFALIAS, alias) if alias else b""
 
 
-def _link_info(msg: Any, names: dict[int, str]) -> LinkInfo:
-    master = msg.get("master")
+def _mac(mac: str | None) -> bytes:
+    return rtnl.mac(rtnl.IFLA_ADDRESS, mac) if mac is not None else b""
+
+
+def _link_info(msg: rtnl.LinkMessage, names: dict[int, str]) -> LinkInfo:
+    master = rtnl.number(msg.attrs.get(rtnl.IFLA_MASTER))
     return LinkInfo(
-        name=msg.get("ifname"),
-        index=msg["index"],
-        kind=msg.get(("linkinfo", "kind")) or "",
-        mac=msg.get("address") or "",
-        mtu=msg.get("mtu"),
-        up=bool(msg["flags"] & _IFF_UP),
+        name=msg.name,
+        index=msg.index,
+        kind=msg.kind,
+        mac=msg.mac,
+        mtu=rtnl.number(msg.attrs.get(rtnl.IFLA_MTU)) or 0,
+        up=bool(msg.flags & rtnl.IFF_UP),
         master=names.get(master) if master else None,
-        alias=msg.get("ifalias"),
+        alias=rtnl.text(msg.attrs.get(rtnl.IFLA_IFALIAS)),
     )
-
-
-def _addr_args(address: IPInterface, *, adding: bool) -> dict[str, Any]:
-    args: dict[str, Any] = {"address": str(address.ip), "prefixlen": address.network.prefixlen}
-    if adding and address.version == 6:
-        # Addresses come from IPAM, so duplicate detection only delays them (~1 s tentative).
-        args["flags"] = _IFA_F_NODAD
-    if adding and address.version == 4 and address.network.prefixlen < 31:
-        args["broadcast"] = str(address.network.broadcast_address)
-    return args
-
-
-def _route_args(
-    ipr: Any, dst: IPNetwork, gateway: IPAddress | None, dev: str | None
-) -> dict[str, Any]:
-    args: dict[str, Any] = {"dst": str(dst), "family": 2 if dst.version == 4 else 10}
-    if gateway is not None:
-        args["gateway"] = str(gateway)
-    if dev is not None:
-        args["oif"] = _index(ipr, dev)
-    return args
 
 
 def _via(gateway: IPAddress | None, dev: str | None) -> str:

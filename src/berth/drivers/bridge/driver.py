@@ -158,24 +158,23 @@ class BridgeDriver:
         config = _config(network)
         bridge = str(network.driver_state["bridge"])
         host_end = veth_name(endpoint)
-        netlink = self._kernel.netlink
-        with Transaction(f"join {endpoint.name} to {network.name}") as undo:
-            netlink.add_veth(
-                None,
-                host_end,
-                peer_ns=sandbox.netns_path,
-                peer_name=ifname,
-                mtu=config.mtu,
-                peer_mac=endpoint.mac,
-                alias=owner_alias(endpoint.id),
-            )
-            undo.on_rollback("delete veth", lambda: netlink.delete_link(None, host_end))
-            netlink.set_link(None, host_end, master=bridge, up=True)
-            # hairpin: with br_netfilter loaded, a container's own published port is DNATed at
-            # the bridge and sent back out of the port it came in on; isolation: ports of an
-            # ICC-off bridge may reach the gateway only, not each other
-            netlink.set_bridge_port(None, host_end, hairpin=True, isolated=not config.icc)
-            undo.commit()
+        # One call, all or nothing: the host end is created up and a port of the bridge, with
+        # hairpin (with br_netfilter loaded, a container's own published port is DNATed at the
+        # bridge and sent back out of the port it came in on) and isolation (ports of an ICC-off
+        # bridge may reach the gateway only, not each other).
+        self._kernel.netlink.add_veth(
+            None,
+            host_end,
+            peer_ns=sandbox.netns_path,
+            peer_name=ifname,
+            mtu=config.mtu,
+            peer_mac=endpoint.mac,
+            alias=owner_alias(endpoint.id),
+            master=bridge,
+            up=True,
+            hairpin=True,
+            isolated=not config.icc,
+        )
         pool4, pool6 = network.pool(4), network.pool(6)
         routed = not network.internal
         return JoinResult(
@@ -185,11 +184,25 @@ class BridgeDriver:
             state={"host_ifname": host_end},
         )
 
-    def leave(self, network: Network, endpoint: Endpoint, sandbox: Sandbox) -> None:
+    def leave(
+        self, network: Network, endpoint: Endpoint, sandbox: Sandbox, *, background: bool = False
+    ) -> None:
         host_end = veth_name(endpoint)
+        netlink = self._kernel.netlink
         # Flows DNATed to this endpoint were flushed when its ports were revoked; other flows
         # involve no translation to it, so a reused address inherits nothing.
-        self._kernel.netlink.delete_link(None, host_end)
+        if not background or endpoint.ifname is None:
+            netlink.delete_link(None, host_end)
+            return
+        # The pair is out of the sandbox and the bridge at once and deleted later; the new alias
+        # is no endpoint's id, so berthd's orphan sweep removes the pair if a crash comes first.
+        netlink.detach_veth(
+            None,
+            host_end,
+            peer_ns=sandbox.netns_path,
+            peer_name=endpoint.ifname,
+            alias=owner_alias(f"detached-{endpoint.id}"),
+        )
 
     # --- repair (daemon start-up reconciliation) -------------------------------------------
 
