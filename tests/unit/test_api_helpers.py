@@ -12,12 +12,12 @@ from berth.api.filters import Filters
 from berth.api.requests import Fields
 from berth.api.streams import frame
 from berth.api.timefmt import (
-    human_duration,
     parse_time_filter,
     parse_unix_ns,
     rfc3339nano,
     rfc3339nano_ns,
 )
+from berth.model.humanize import human_duration
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,10 @@ from typing import Any
 
 from berth.api.base import version_tuple
 from berth.api.hostconfig import unimplemented_json
-from berth.api.timefmt import human_duration, rfc3339nano, since, unix_seconds
+from berth.api.timefmt import rfc3339nano, since, unix_seconds
 from berth.controller.controller import NetworkController
 from berth.model.endpoint import Endpoint
+from berth.model.humanize import human_duration
 from berth.model.network import Network
 from berth.model.ports import PortMapping, PublishedPort
 from berth.runtime.api import Container, ContainerState, EndpointSettings

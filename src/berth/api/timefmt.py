@@ -66,34 +66,6 @@ def unix_seconds(value: str) -> int:
     return int(moment.timestamp()) if moment else 0
 
 
-def human_duration(seconds: float) -> str:
-    """go-units HumanDuration, which `docker ps` shows in STATUS."""
-    secs = int(seconds)
-    if secs < 1:
-        return "Less than a second"
-    if secs == 1:
-        return "1 second"
-    if secs < 60:
-        return f"{secs} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(seconds / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
-
-
 def since(value: str) -> float:
     """Seconds elapsed since an RFC3339 time (0 for the zero time)."""
     moment = parse_datetime(value)
