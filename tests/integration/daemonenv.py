@@ -178,6 +178,12 @@ class Berthd:
     def pidfile(self) -> Path:
         return self.run_dir / "berthd.pid"
 
+    @property
+    def host_resolv_conf(self) -> Path:
+        """The "host's" resolv.conf berthd reads (upstream DNS, the default bridge's copy): it
+        lists no nameserver unless a test puts its own stub resolver there."""
+        return self.base / "host-resolv.conf"
+
     def args(self, *extra: str, sock: str | None = None, data: Path | None = None) -> list[str]:
         return [
             "-H", f"unix://{sock or self.sock}",
@@ -185,6 +191,7 @@ class Berthd:
             "--exec-root", str(self.run_dir),
             "--pidfile", str(self.pidfile),
             "--config-file", str(self.base / "daemon.json"),
+            "--host-resolv-conf", str(self.host_resolv_conf),
             *extra,
         ]  # fmt: skip
 
@@ -296,6 +303,7 @@ def berthd_in(host: Ns) -> Iterator[Berthd]:
     """A Berthd (not started) whose files and processes are removed at the end."""
     daemon = Berthd(host, Path(tempfile.mkdtemp(prefix="bd", dir="/tmp")))
     (daemon.base / "daemon.json").write_text("{}")
+    daemon.host_resolv_conf.write_text("# no nameserver: tests never reach a real resolver\n")
     try:
         yield daemon
     finally:

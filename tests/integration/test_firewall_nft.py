@@ -455,7 +455,12 @@ def test_other_tables_are_untouched(lab: Lab) -> None:
     lab.fw.remove_network(NET_B)
     assert [lab.nft("list", "table", "ip", t) for t in ("filter", "nat")] == before
     tables = sorted(lab.nft("list", "tables").splitlines())
-    assert tables == ["table inet berth", "table ip filter", "table ip nat"]
+    assert tables == [
+        "table bridge berth",
+        "table inet berth",
+        "table ip filter",
+        "table ip nat",
+    ]
 
 
 def test_remove_and_unpublish_leave_nothing_and_may_repeat(lab: Lab) -> None:
@@ -508,7 +513,7 @@ def test_golden_scripts_are_accepted_by_nft(host: Ns, name: str) -> None:
     """Every golden rendering passes nft's full check (parser and kernel, then rolled back),
     after the ensure script of its table in the same batch."""
     script = (GOLDEN_DIR / name).read_text()
-    table = re.search(r" inet (\S+)", script)
+    table = re.search(r"^\w+ \w+ (?:inet|bridge) (\S+)", script, re.M)
     assert table, name
     result = host.run(
         "nft", "-c", "-f", "-", input=render_ensure(table.group(1)) + script, check=False

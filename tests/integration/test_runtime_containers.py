@@ -96,9 +96,10 @@ async def test_hostname_hosts_and_resolv_conf(env: Env, rt: ContainerRuntime) ->
     assert "127.0.0.1\tlocalhost\n" in hosts
     assert "10.9.9.9\tdb\n" in hosts and "10.77.0.1\tgw\n" in hosts
     assert "10.77.0.2\tweb1.example.test web1\n" in hosts
-    assert "127.0.0.53" not in resolv  # unreachable from the container's namespace
-    assert "nameserver 192.0.2.53" in resolv and "search example.test" in resolv
-    assert "options ndots:2" in resolv
+    # a user-defined network: the embedded DNS server, the host's servers as its upstreams
+    assert "nameserver 127.0.0.11\n" in resolv and "search example.test\n" in resolv
+    assert "# ExtServers: [host(127.0.0.53) host(192.0.2.53)]\n" in resolv
+    assert "options ndots:2\n" in resolv and "ndots:0" not in resolv
 
 
 async def test_default_hostname_is_the_short_id(rt: ContainerRuntime) -> None:

@@ -1,6 +1,7 @@
 """Bad input over the API: every request below is answered 4xx with a clear message, leaves the
 store, the (fake) kernel and the container records exactly as they were, and the daemon keeps
-serving."""
+serving. The container service is the API tests' fake with the real runtime's checks
+(``berth.runtime.validate``) in front, so the runtime's refusals are mapped here too."""
 
 # ruff: noqa: E501  (the table reads best as one case per line)
 
@@ -12,7 +13,31 @@ from typing import Any
 
 import pytest
 
+from berth.model.endpoint import Endpoint
+from berth.runtime.api import Container, ContainerConfig, EndpointSettings
+from berth.runtime.validate import check_connect, check_disconnect, mode_of, normalize
+from tests.unit.apifakes import FakeContainers
 from tests.unit.apitools import Env, start_env, stop_env
+
+
+class CheckedContainers(FakeContainers):
+    """The fake, refusing first what ContainerRuntime refuses before it changes anything."""
+
+    async def create(self, config: ContainerConfig) -> Container:
+        return await super().create(normalize(config, network=self.ctl.network, container=self.get))
+
+    async def connect(self, ref: str, network: str, settings: EndpointSettings) -> Endpoint:
+        container = self.get(ref)
+        mode = mode_of(container.config, self.ctl.network)
+        check_connect(container, self.ctl.network(network), mode, settings)
+        return await super().connect(ref, network, settings)
+
+    async def disconnect(self, ref: str, network: str, force: bool = False) -> None:
+        container = self.get(ref)
+        mode = mode_of(container.config, self.ctl.network)
+        check_disconnect(container, self.ctl.network(network), mode)
+        await super().disconnect(ref, network, force)
+
 
 MAX_BODY = 4096
 CLI_NET = {"Driver": "bridge", "IPAM": {"Driver": "default", "Config": []}, "Name": "n"}
@@ -36,6 +61,14 @@ def host(**fields: Any) -> dict[str, Any]:
 
 def connect(**endpoint: Any) -> dict[str, Any]:
     return {"Container": "c1", "EndpointConfig": endpoint}
+
+
+def on(network: str, **endpoint: Any) -> dict[str, Any]:
+    """A container create body on ``network`` with these endpoint settings."""
+    return ctr(
+        HostConfig={"NetworkMode": network},
+        NetworkingConfig={"EndpointsConfig": {network: endpoint}},
+    )
 
 
 def q(filters: Any) -> str:
@@ -110,6 +143,19 @@ CASES: list[tuple[str, str, Any, int, str]] = [
     ("POST", "/networks/back/connect", {"Container": "ghost"}, 404, "No such container: ghost"),
     ("POST", "/networks/nosuch/connect", {"Container": "c1"}, 404, "network nosuch not found"),
     ("POST", "/networks/back/disconnect", {"Container": "c1", "Force": "yes"}, 400, "Force must be a boolean"),
+    ("POST", "/networks/front/connect", connect(), 403, "endpoint with name c1 already exists in network front"),
+    ("POST", "/networks/back/connect", {"Container": "shared"}, 400, "container sharing network namespace with another container or host cannot be connected to any other network"),
+    ("POST", "/networks/back/connect", {"Container": "onhost"}, 400, "container sharing network namespace"),
+    ("POST", "/networks/host/connect", {"Container": "c1"}, 400, "container cannot be disconnected from host network or connected to host network"),
+    ("POST", "/networks/bridge/connect", connect(Aliases=["web"]), 400, "network-scoped aliases are only supported for user-defined networks"),
+    ("POST", "/networks/bridge/connect", connect(IPAMConfig={"IPv4Address": "10.1.0.50"}), 400, "user-specified IP address is supported on user-defined networks only"),
+    ("POST", "/networks/back/connect", connect(IPAMConfig={"IPv4Address": "10.1.0.50"}), 400, "no configured subnet contains IP address 10.1.0.50"),
+    ("POST", "/networks/back/connect", connect(Aliases=["bad alias"]), 400, "EndpointConfig.Aliases: invalid alias name 'bad alias'"),
+    ("POST", "/networks/back/connect", connect(Aliases=["-x"]), 400, "invalid alias name '-x'"),
+    ("POST", "/networks/back/connect", connect(Links=["a:b:c"]), 400, "EndpointConfig.Links: bad format for links: a:b:c"),
+    ("POST", "/networks/back/disconnect", {"Container": "c1"}, 403, "is not connected to network back"),
+    ("POST", "/networks/host/disconnect", {"Container": "onhost"}, 400, "container cannot be disconnected from host network"),
+    ("POST", "/networks/front/disconnect", {"Container": "shared"}, 400, "container sharing network namespace"),
     # --- API versions ----------------------------------------------------------------------
     ("GET", "/v1.99/networks", None, 400, "client version 1.99 is too new"),
     ("GET", "/v1.2/networks", None, 400, "client version 1.2 is too old"),
@@ -129,9 +175,30 @@ CASES: list[tuple[str, str, Any, int, str]] = [
     ("POST", CCREATE, host(RestartPolicy={"Name": "on-failure", "MaximumRetryCount": -1}), 400, "cannot be negative"),
     ("POST", CCREATE, host(AutoRemove=True, RestartPolicy={"Name": "always"}), 400, "--restart and --rm"),
     ("POST", CCREATE, host(Dns=["not-an-ip"]), 400, "HostConfig.Dns[0]"),
+    ("POST", CCREATE, host(Dns=["192.0.2.53", "dns.example"]), 400, "HostConfig.Dns[1]: 'dns.example' is not an IP address"),
+    ("POST", CCREATE, host(DnsSearch=["-bad-"]), 400, "HostConfig.DnsSearch[0]: -bad- is not a valid domain"),
+    ("POST", CCREATE, host(DnsSearch=["example.test", "a b"]), 400, "HostConfig.DnsSearch[1]: a b is not a valid domain"),
+    ("POST", CCREATE, host(DnsOptions=["ndots:many"]), 400, "HostConfig.DnsOptions[0]: invalid number for ndots option: 'many'"),
+    ("POST", CCREATE, host(DnsOptions=["edns0\nnameserver 192.0.2.1"]), 400, "invalid DNS option"),
+    ("POST", CCREATE, host(ExtraHosts=["nohost"]), 400, 'HostConfig.ExtraHosts[0]: bad format for add-host: "nohost"'),
+    ("POST", CCREATE, host(ExtraHosts=["db:10.0.0.300"]), 400, 'invalid IP address in add-host: "10.0.0.300"'),
+    ("POST", CCREATE, host(ExtraHosts=["v6:[2001:db8::1"]), 400, 'invalid IP address in add-host: "[2001:db8::1"'),
+    ("POST", CCREATE, host(ExtraHosts=["a b:192.0.2.1"]), 400, "bad format for add-host"),
+    ("POST", CCREATE, host(ExtraHosts=["gw:host-gateways"]), 400, 'invalid IP address in add-host: "host-gateways"'),
+    ("POST", CCREATE, host(Links=["db:x:y"]), 400, "HostConfig.Links[0]: bad format for links: db:x:y"),
+    ("POST", CCREATE, host(Links=["ghost:db"]), 400, "could not get container for ghost: No such container: ghost"),
+    ("POST", CCREATE, host(Links=["onhost:h"]), 400, "host type networking can't be used with links"),
+    ("POST", CCREATE, host(NetworkMode="container:c1", Links=["c1"]), 400, "container type network can't be used with links"),
+    ("POST", CCREATE, on("front", Aliases=["web", "bad alias"]), 400, "invalid alias name 'bad alias'"),
+    ("POST", CCREATE, on("bridge", Aliases=["web"]), 400, "network-scoped aliases are only supported for user-defined networks"),
+    ("POST", CCREATE, on("bridge", IPAMConfig={"IPv4Address": "10.1.0.9"}), 400, "user-specified IP address is supported on user-defined networks only"),
+    ("POST", CCREATE, on("front", IPAMConfig={"IPv4Address": "10.2.0.9"}), 400, "no configured subnet contains IP address 10.2.0.9"),
+    ("POST", CCREATE, on("front", IPAMConfig={"IPv6Address": "fd00::9"}), 400, "user configured subnets"),
     ("POST", CCREATE, host(LogConfig={"Type": "syslog"}), 400, "HostConfig.LogConfig.Type"),
     ("POST", CCREATE, host(ConsoleSize=[1]), 400, "ConsoleSize must be [height, width]"),
     ("POST", CCREATE + "?name=-bad", ctr(), 400, "Invalid container name (-bad)"),
+    ("POST", CCREATE + "?name=a%20b", ctr(), 400, "Invalid container name (a b)"),
+    ("POST", CCREATE + "?name=web%2Fdb", ctr(), 400, "Invalid container name (web/db)"),
     ("POST", CCREATE + "?name=c1", ctr(), 409, "container with name c1 already exists"),
     ("POST", CCREATE, ctr(User="nobody"), 400, "berth does not support User"),
     ("POST", CCREATE, ctr(WorkingDir="tmp"), 400, "needs to be an absolute path"),
@@ -165,12 +232,17 @@ CASES: list[tuple[str, str, Any, int, str]] = [
 @pytest.fixture
 async def env() -> AsyncIterator[Env]:
     e = await start_env(max_body=MAX_BODY)
+    e.containers = e.ctx.containers = CheckedContainers(e.ctl, e.events)  # type: ignore[assignment]
     for name, cidr in (("front", "10.1.0.0/24"), ("back", "10.2.0.0/24")):
         body = {"Name": name, "IPAM": {"Config": [{"Subnet": cidr}]}}
         assert (await e.client.post("/networks/create", json=body)).status == 201
     body = {"Cmd": ["sleep", "9"], "HostConfig": {"NetworkMode": "front"}}
     assert (await e.client.post("/containers/create?name=c1", json=body)).status == 201
     assert (await e.client.post("/containers/c1/start")).status == 204
+    for name, mode in (("shared", "container:c1"), ("onhost", "host")):
+        body = {"Cmd": ["sleep", "9"], "HostConfig": {"NetworkMode": mode}}
+        assert (await e.client.post(f"/containers/create?name={name}", json=body)).status == 201
+        assert (await e.client.post(f"/containers/{name}/start")).status == 204
     yield e
     await stop_env(e)
 

@@ -94,6 +94,13 @@ CASES: list[tuple[str, Any, list[str], str, Any]] = [
         ("ndots:2", "rotate"),
     ),
     (
+        "host-resolv-conf",
+        "/srv/resolv.conf",
+        ["--host-resolv-conf", "/srv/resolv.conf"],
+        "host_resolv_conf",
+        "/srv/resolv.conf",
+    ),
+    (
         "default-address-pools",
         [{"base": "10.200.0.0/16", "size": 24}],
         ["--default-address-pool", "base=10.200.0.0/16,size=24"],

@@ -3,7 +3,7 @@ berth left behind is removed, and nothing without berth's tag is touched."""
 
 from __future__ import annotations
 
-from ipaddress import ip_interface, ip_network
+from ipaddress import IPv4Address, ip_interface, ip_network
 
 import pytest
 
@@ -13,6 +13,7 @@ from berth.controller.controller import NetworkController
 from berth.daemon.reconcile import firewall_intents, reconcile
 from berth.drivers.bridge import BridgeDriver
 from berth.drivers.null import HostDriver, NullDriver
+from berth.firewall.api import LinkIntent
 from berth.firewall.recording import RecordingFirewall
 from berth.ipam.default import DefaultIpam
 from berth.kernel.api import default_route
@@ -211,3 +212,36 @@ def test_failures_are_reported_and_the_rest_goes_on(env: Env) -> None:
     report = reconcile(ctl, firewall)
     assert len(report.errors) == 1 and report.errors[0].startswith("rebuild the firewall")
     assert "br-orphan" not in link_names(fake)
+
+
+def test_icc_off_ports_and_links_are_rebuilt(env: Env) -> None:
+    """The ports of ICC-off networks come from the store; the links (the runtime's) from the
+    given source, and a source that fails costs the links only."""
+    ctl, _fake, firewall = env
+    quiet = ctl.create_network(
+        NetworkSpec(
+            name="quiet",
+            options={"com.docker.network.bridge.enable_icc": "false"},
+            ipam=IpamConfig(config=(IpamPoolConfig(subnet=ip_network("10.3.0.0/24")),)),
+        )
+    )
+    first = ctl.endpoint(joined(ctl, "a", "quiet"))
+    joined(ctl, "b", "quiet")
+    network(ctl)
+    joined(ctl, "c", "front")  # an ICC-on network: no port is announced
+    assert set(firewall.endpoints) == {f"vb{e.id[:12]}" for e in ctl.endpoints("quiet")}
+    link = LinkIntent("tcp", IPv4Address("10.3.0.2"), IPv4Address("10.3.0.3"), 80, "x")
+    firewall.endpoints.clear()
+    report = reconcile(ctl, firewall, links=lambda: [link])
+    assert report.errors == []
+    assert set(firewall.endpoints) == {f"vb{e.id[:12]}" for e in ctl.endpoints("quiet")}
+    assert firewall.endpoints[f"vb{first.id[:12]}"].bridge == quiet.driver_state["bridge"]
+    assert firewall.links == {link}
+
+    def broken() -> list[LinkIntent]:
+        raise OSError("containers.db is unreadable")
+
+    report = reconcile(ctl, firewall, links=broken)
+    assert firewall.links == set() and len(firewall.endpoints) == 2
+    ctl.disconnect("quiet", "a")
+    assert set(firewall.endpoints) == {f"vb{e.id[:12]}" for e in ctl.endpoints("quiet")}

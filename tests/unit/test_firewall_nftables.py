@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Network, ip_address
+from ipaddress import IPv4Address, IPv4Network, ip_address
 
 import pytest
 
 from berth.firewall import nft_render as r
-from berth.firewall.api import Firewall, NetworkIntent, PortIntent
+from berth.firewall.api import EndpointIntent, Firewall, LinkIntent, NetworkIntent, PortIntent
 from berth.firewall.nftables import NftFirewall
 from berth.model.errors import InvalidName, KernelError
 
 NET = NetworkIntent("br0", (IPv4Network("10.0.0.0/24"),))
 PORT = PortIntent("tcp", ip_address("0.0.0.0"), 8080, ip_address("10.0.0.2"), 80)
+EP = EndpointIntent("vb0123456789ab", "br0")
+LINK = LinkIntent("tcp", IPv4Address("10.0.0.3"), IPv4Address("10.0.0.2"), 5432, "br0")
 
 
 class ScriptLog:
@@ -92,3 +94,23 @@ def test_invalid_intent_runs_nothing(log: ScriptLog) -> None:
     with pytest.raises(InvalidName):
         fw.add_network(NetworkIntent('br"; flush ruleset; "'))
     assert log.scripts == []
+
+
+def test_endpoints_and_links_are_one_script_each(log: ScriptLog) -> None:
+    fw = NftFirewall(log)
+    fw.ensure()
+    fw.add_endpoint(EP)
+    fw.open_links([LINK])
+    fw.open_links([])
+    fw.close_links([])
+    fw.close_links([LINK])
+    fw.remove_endpoint(EP)
+    fw.reload([NET], [PORT], [EP], [LINK])
+    assert log.scripts == [
+        r.render_ensure(),
+        r.render_add_endpoint(EP),
+        r.render_open_links([LINK]),
+        r.render_close_links([LINK]),
+        r.render_remove_endpoint(EP),
+        r.render_reload([NET], [PORT], endpoints=[EP], links=[LINK]),
+    ]

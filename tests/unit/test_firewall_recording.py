@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import errno
 from dataclasses import replace
-from ipaddress import IPv4Network, IPv6Network, ip_address
+from ipaddress import IPv4Address, IPv4Network, IPv6Network, ip_address
 
 import pytest
 
-from berth.firewall.api import Firewall, NetworkIntent, PortIntent
+from berth.firewall.api import EndpointIntent, Firewall, LinkIntent, NetworkIntent, PortIntent
 from berth.firewall.recording import RecordingFirewall
 from berth.model.errors import InvalidName, InvalidPortSpec, KernelError, NotFound
 
@@ -16,6 +16,8 @@ NET_A = NetworkIntent("bra", (IPv4Network("10.0.0.0/24"),), (IPv6Network("fd00::
 NET_B = NetworkIntent("brb", (IPv4Network("10.1.0.0/24"),), internal=True)
 P80 = PortIntent("tcp", ip_address("0.0.0.0"), 8080, ip_address("10.0.0.2"), 80, "bra")
 P53 = PortIntent("udp", ip_address("127.0.0.1"), 53, ip_address("10.0.0.3"), 53, "bra")
+EP = EndpointIntent("vb0123456789ab", "bra")
+LINK = LinkIntent("tcp", IPv4Address("10.0.0.3"), IPv4Address("10.0.0.2"), 5432, "bra")
 
 
 @pytest.fixture
@@ -116,3 +118,30 @@ def test_reload_replaces_everything(fw: RecordingFirewall) -> None:
     with pytest.raises(KernelError):
         fw.reload([], [])
     assert fw.networks == {"brb": NET_B}
+
+
+def test_endpoints_and_links_round_trip(fw: RecordingFirewall) -> None:
+    fw.add_endpoint(EP)
+    fw.open_links([LINK, LINK])
+    assert fw.endpoints == {EP.port: EP} and fw.links == {LINK}
+    fw.close_links([LINK])
+    fw.close_links([LINK])  # already closed: fine
+    fw.remove_endpoint(EP)
+    fw.remove_endpoint(EP)
+    assert fw.endpoints == {} and fw.links == set()
+    with pytest.raises(InvalidName):
+        fw.add_endpoint(EndpointIntent("vb*"))
+    fw.fail_next("open_links")
+    with pytest.raises(KernelError):
+        fw.open_links([LINK])
+    assert fw.links == set()
+
+
+def test_reload_replaces_endpoints_and_links(fw: RecordingFirewall) -> None:
+    fw.add_endpoint(EP)
+    fw.open_links([LINK])
+    other = replace(LINK, port=80)
+    fw.reload([NET_A], [], [replace(EP, port="vbfedcba987654")], [other])
+    assert set(fw.endpoints) == {"vbfedcba987654"} and fw.links == {other}
+    fw.reload([], [])
+    assert fw.endpoints == {} and fw.links == set()

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from berth.firewall import nft_render as r
-from berth.firewall.api import NetworkIntent, PortIntent, Proto
+from berth.firewall.api import EndpointIntent, LinkIntent, NetworkIntent, PortIntent, Proto
 from tests.unit.conftest import Golden
 
 V4 = (IPv4Network("172.18.0.0/16"),)
@@ -51,6 +51,13 @@ UDP_SCTP = [
     port("0.0.0.0", 9, "172.18.0.4", 9, "sctp"),
 ]
 
+ENDPOINT = EndpointIntent("vb0123456789ab", "docker0")
+LINKS = [
+    LinkIntent("tcp", IPv4Address("172.17.0.3"), IPv4Address("172.17.0.2"), 5432, "docker0"),
+    LinkIntent("tcp", IPv4Address("172.17.0.3"), IPv4Address("172.17.0.2"), 80, "docker0"),
+    LinkIntent("udp", IPv4Address("172.17.0.4"), IPv4Address("172.17.0.2"), 53, "docker0"),
+]
+
 CASES: dict[str, Callable[[], str]] = {
     "ensure.nft": r.render_ensure,
     "ensure_custom_table.nft": lambda: r.render_ensure("bt_test"),
@@ -70,7 +77,14 @@ CASES: dict[str, Callable[[], str]] = {
     "unpublish_v4_specific.nft": lambda: r.render_unpublish(V4_SPECIFIC),
     "unpublish_wildcard.nft": lambda: r.render_unpublish(WILDCARD),
     "unpublish_udp_sctp.nft": lambda: r.render_unpublish(UDP_SCTP),
+    "add_endpoint.nft": lambda: r.render_add_endpoint(ENDPOINT),
+    "remove_endpoint.nft": lambda: r.render_remove_endpoint(ENDPOINT),
+    "open_links.nft": lambda: r.render_open_links(LINKS),
+    "close_links.nft": lambda: r.render_close_links(LINKS),
     "reload.nft": lambda: r.render_reload([SNAT, PLAIN, INTERNAL], [*WILDCARD, *V4_SPECIFIC]),
+    "reload_icc_off_links.nft": lambda: r.render_reload(
+        [ICC_OFF], [], endpoints=[ENDPOINT, replace(ENDPOINT, port="vbfedcba987654")], links=LINKS
+    ),
     "reload_empty.nft": lambda: r.render_reload([], []),
 }
 
@@ -97,9 +111,16 @@ def test_ensure_adds_the_user_chain_but_never_flushes_or_deletes_it() -> None:
 
 def test_ensure_flushes_exactly_the_chains_it_refills() -> None:
     script = r.render_ensure()
-    flushed = re.findall(r"^flush chain inet berth (\S+)$", script, re.M)
-    filled = set(re.findall(r"^add rule inet berth (\S+) ", script, re.M))
-    assert sorted(flushed) == sorted(filled) == sorted(c.name for c in r.CHAINS)
+    flushed = re.findall(r"^flush chain (\w+) berth (\S+)$", script, re.M)
+    filled = set(re.findall(r"^add rule (\w+) berth (\S+) ", script, re.M))
+    assert sorted(flushed) == sorted(filled) == sorted((c.family, c.name) for c in r.CHAINS)
+
+
+def test_ensure_declares_both_tables_and_every_set() -> None:
+    script = r.render_ensure()
+    assert "add table inet berth\n" in script and "add table bridge berth\n" in script
+    declared = re.findall(r"^add (?:set|map) (\w+) berth (\S+) ", script, re.M)
+    assert declared == [(s.family, s.name) for s in r.SETS]
 
 
 def test_ensure_declares_before_it_fills() -> None:
@@ -116,6 +137,8 @@ def test_ensure_declares_before_it_fills() -> None:
         r.render_remove_network(SNAT),
         r.render_publish(UDP_SCTP),
         r.render_unpublish(WILDCARD),
+        r.render_add_endpoint(ENDPOINT),
+        r.render_close_links(LINKS),
     ],
 )
 def test_changes_touch_elements_only(script: str) -> None:
@@ -129,6 +152,26 @@ def test_removal_adds_each_element_right_before_deleting_it() -> None:
     for add, delete in zip(heads[::2], heads[1::2], strict=True):
         assert add.startswith("add element") and delete.startswith("delete element")
         assert add.split()[3] == delete.split()[3]  # the same set
+
+
+def test_icc_decides_between_intra_and_noicc() -> None:
+    assert {e.set for e in r.network_elements(PLAIN)} & {"intra", "noicc"} == {"intra"}
+    assert {e.set for e in r.network_elements(ICC_OFF)} & {"intra", "noicc"} == {"noicc"}
+
+
+def test_endpoints_go_to_the_bridge_table_with_their_hairpin_pair() -> None:
+    assert r.render_add_endpoint(ENDPOINT) == (
+        'add element bridge berth noicc_ports { "vb0123456789ab" }\n'
+        'add element bridge berth hairpin { "vb0123456789ab" . "vb0123456789ab" }\n'
+    )
+
+
+def test_links_go_to_both_tables_once() -> None:
+    script = r.render_open_links(LINKS + LINKS)
+    assert script == r.render_open_links(list(reversed(LINKS)))
+    for family in ("inet", "bridge"):
+        assert f"add element {family} berth links4 {{\n" in script
+    assert script.count("172.17.0.3 . 172.17.0.2 . tcp . 5432") == 2
 
 
 def test_removal_covers_every_flag_combination() -> None:
@@ -170,8 +213,13 @@ def test_duplicate_bindings_render_once() -> None:
 
 
 def test_table_name_is_used_everywhere() -> None:
-    for script in (r.render_ensure("bt9"), r.render_reload([PLAIN], WILDCARD, "bt9")):
-        tables = set(re.findall(r" inet (\S+)", script))
+    scripts = (
+        r.render_ensure("bt9"),
+        r.render_reload([PLAIN], WILDCARD, "bt9", endpoints=[ENDPOINT], links=LINKS),
+        r.render_open_links(LINKS, "bt9"),
+    )
+    for script in scripts:
+        tables = set(re.findall(r"^\w+ \w+ (?:inet|bridge) (\S+)", script, re.M))
         assert tables == {"bt9"}
 
 

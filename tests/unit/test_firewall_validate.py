@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from berth.firewall import nft_render as r
-from berth.firewall.api import NetworkIntent, PortIntent
+from berth.firewall.api import EndpointIntent, LinkIntent, NetworkIntent, PortIntent
 from berth.firewall.nftables import NftFirewall
 from berth.model.errors import (
     InvalidAddress,
@@ -119,3 +119,39 @@ def test_loopback_v4_host_address_is_fine() -> None:
     assert "127.0.0.1 . tcp . 8080" in r.render_publish(
         [replace(PORT, host_ip=ip_address("127.0.0.1"))]
     )
+
+
+LINK = LinkIntent("tcp", IPv4Address("10.0.0.3"), IPv4Address("10.0.0.2"), 5432)
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"proto": "icmp"}, InvalidPortSpec),
+        ({"port": 0}, InvalidPortSpec),
+        ({"port": 65536}, InvalidPortSpec),
+        ({"port": "80"}, InvalidPortSpec),
+        ({"parent": ip_address("fd00::3")}, InvalidAddress),
+        ({"child": "10.0.0.2"}, InvalidAddress),
+        ({"child": IPv4Address("127.0.0.1")}, InvalidAddress),
+        ({"parent": IPv4Address("0.0.0.0")}, InvalidAddress),
+        ({"parent": IPv4Address("224.0.0.5")}, InvalidAddress),
+        ({"parent": IPv4Address("10.0.0.2")}, InvalidAddress),  # a link to itself
+    ],
+)
+def test_bad_links(changes: dict[str, Any], error: type[Exception]) -> None:
+    bad = replace(LINK, **changes)
+    for render in (r.render_open_links, r.render_close_links):
+        with pytest.raises(error):
+            render([LINK, bad])
+    with pytest.raises(error):
+        r.render_reload([], [], links=[bad])
+
+
+@pytest.mark.parametrize("port", ["", 'vb"x', "vb*", "a" * 16, "vb 1"])
+def test_bad_endpoint_ports(port: str) -> None:
+    for render in (r.render_add_endpoint, r.render_remove_endpoint):
+        with pytest.raises(InvalidName):
+            render(EndpointIntent(port, "br0"))
+    with pytest.raises(InvalidName):
+        r.render_reload([], [], endpoints=[EndpointIntent(port)])

@@ -46,6 +46,20 @@ def test_default_hosts_like_docker() -> None:
     )
 
 
+def test_link_entries_come_last() -> None:
+    """Docker adds the links after the container's own addresses."""
+    text = render_hosts(
+        [HostEntry("172.17.0.3", ("web",))],
+        [HostEntry("10.9.9.9", ("extra",))],
+        links=[HostEntry("172.17.0.2", ("db", "0123456789ab", "database"))],
+    )
+    assert text.splitlines()[-3:] == [
+        "10.9.9.9\textra",
+        "172.17.0.3\tweb",
+        "172.17.0.2\tdb 0123456789ab database",
+    ]
+
+
 def test_host_mode_hosts_start_from_the_hosts_file() -> None:
     text = render_hosts([], [HostEntry("10.9.9.9", ("db",))], base="127.0.0.1 localhost\n")
     assert text == "127.0.0.1 localhost\n10.9.9.9\tdb\n"
@@ -59,13 +73,39 @@ def test_host_mode_hosts_start_from_the_hosts_file() -> None:
         ("v6:::1", ("v6", "::1")),
         ("v6=[fd00::1]", ("v6", "fd00::1")),
         ("gw:host-gateway", ("gw", HOST_GATEWAY)),
+        ("gw=host-gateway", ("gw", HOST_GATEWAY)),
+        ("v6:[2001:db8::1]", ("v6", "2001:db8::1")),
+        ("v4:[192.0.2.1]", ("v4", "192.0.2.1")),  # brackets are fine for IPv4 too (Docker)
+        ("long:0:0:0:0:0:0:0:1", ("long", "0:0:0:0:0:0:0:1")),  # kept as written
+        ("a.b-c:10.0.0.9", ("a.b-c", "10.0.0.9")),
     ],
 )
 def test_parse_extra_host(text: str, expected: tuple[str, str]) -> None:
     assert parse_extra_host(text) == expected
 
 
-@pytest.mark.parametrize("text", ["nohost", ":1.2.3.4", "h:notanip", "h:"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "nohost",
+        ":1.2.3.4",
+        "=1.2.3.4",
+        "h:notanip",
+        "h:",
+        "h:[::1",
+        "h:::1]",
+        "h:[]",
+        "h:01.2.3.4",
+        "h:1.2.3.4/24",
+        "h:fe80::1%eth0x y",
+        "a b:1.2.3.4",
+        "a\tb=1.2.3.4",
+        "#h:1.2.3.4",
+        "h\n:1.2.3.4",
+        "h:host-gateway2",
+        "h:HOST-GATEWAY",
+    ],
+)
 def test_parse_extra_host_refuses(text: str) -> None:
     with pytest.raises(InvalidParameter, match="add-host"):
         parse_extra_host(text)

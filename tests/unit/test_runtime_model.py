@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from ipaddress import IPv4Address, IPv6Address, ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from berth.model.errors import AmbiguousReference, ContainerNotFound, InvalidParameter, NotFound
-from berth.model.network import IpamConfig, Network
+from berth.model.network import IpamConfig, IpamPoolConfig, Network
 from berth.model.ports import PortMapping, parse_port_spec
 from berth.runtime import policy
 from berth.runtime.api import (
@@ -222,6 +222,12 @@ NETWORKS = {
         ("none", "null"),
     )
 }
+NETWORKS["fixed"] = replace(
+    NETWORKS["front"],
+    id="fixed-id",
+    name="fixed",
+    ipam=IpamConfig(config=(IpamPoolConfig(subnet=ip_network("10.9.0.0/24")),)),
+)
 
 
 def network(ref: str) -> Network:
@@ -234,6 +240,11 @@ def network(ref: str) -> Network:
 def lookup(ref: str) -> Container:
     if ref == "other":
         return container(cid="b" * 64, name="other")
+    if ref == "hosted":
+        return container(ContainerConfig(cmd=("true",), network_mode="host"), "c" * 64, "hosted")
+    if ref == "shares":
+        config = ContainerConfig(cmd=("true",), network_mode="container:hosted")
+        return container(config, "d" * 64, "shares")
     raise ContainerNotFound(ref)
 
 
@@ -245,6 +256,13 @@ def norm(**kwargs: object) -> ContainerConfig:
     )
 
 
+def test_links_are_checked_on_the_default_bridge_only() -> None:
+    """Docker registers HostConfig.Links only on the default bridge; on a user-defined network
+    a link to a missing container is fine (an alias for the embedded DNS)."""
+    assert norm(links=("other:db",)).links == ("other:db",)
+    assert norm(network_mode="front", links=("ghost:g",)).links == ("ghost:g",)
+
+
 def test_normalize_orders_networks_primary_first_by_name() -> None:
     config = norm(network_mode="front", networks={"back-id": EndpointSettings(), "front": FULL_EP})
     assert list(config.networks) == ["front", "back"]
@@ -254,6 +272,7 @@ def test_normalize_orders_networks_primary_first_by_name() -> None:
 
 
 FULL_EP = EndpointSettings(aliases=("a",))
+IP_EP = EndpointSettings(ipv4=IPv4Address("10.8.0.5"))
 
 
 @pytest.mark.parametrize(
@@ -285,8 +304,45 @@ FULL_EP = EndpointSettings(aliases=("a",))
         ({"network_mode": "none", "networks": {"front": FULL_EP}}, "non-user-defined"),
         ({"networks": {"host": EndpointSettings()}}, "host network"),
         ({"networks": {"bridge": FULL_EP}}, "network-scoped alias"),
-        ({"networks": {"bridge": EndpointSettings(ipv4=IPv4Address("1.2.3.4"))}}, "user defined"),
-        ({"links": ("ghost:alias",)}, "No such container: ghost"),
+        (
+            {"networks": {"bridge": EndpointSettings(ipv4=IPv4Address("1.2.3.4"))}},
+            "user-specified IP address is supported on user-defined networks only",
+        ),
+        (
+            {"network_mode": "host", "networks": {"host": FULL_EP}},
+            "only supported for user-defined",
+        ),
+        ({"network_mode": "front", "networks": {"front": IP_EP}}, "user configured subnets"),
+        ({"network_mode": "fixed", "networks": {"fixed": IP_EP}}, "no configured subnet contains"),
+        (
+            {"network_mode": "front", "networks": {"front": EndpointSettings(aliases=("a b",))}},
+            "alias",
+        ),
+        (
+            {"network_mode": "front", "networks": {"front": EndpointSettings(links=("a:b:c",))}},
+            "bad format for links",
+        ),
+        (
+            {"links": ("ghost:alias",)},
+            "could not get container for ghost: No such container: ghost",
+        ),
+        ({"links": ("hosted",)}, "host type networking can't be used with links"),
+        ({"links": ("shares:s",)}, "host type networking can't be used with links"),
+        ({"links": ("other:a:b",)}, "bad format for links: other:a:b"),
+        ({"links": ("other:",)}, "bad format for links"),
+        ({"links": ("",)}, "empty string specified for links"),
+        ({"network_mode": "front", "links": ("x y",)}, "bad format for links"),
+        ({"extra_hosts": ("a b:1.2.3.4",)}, "bad format for add-host"),
+        ({"extra_hosts": ("::1:1.2.3.4",)}, "bad format for add-host"),
+        ({"extra_hosts": ("h:[1.2.3.4",)}, "invalid IP address in add-host"),
+        ({"extra_hosts": ("h:gateway",)}, "invalid IP address in add-host"),
+        ({"dns_search": ("-bad",)}, "-bad is not a valid domain"),
+        ({"dns_search": ("123",)}, "123 is not a valid domain"),
+        ({"dns_search": ("a..b",)}, "is not a valid domain"),
+        ({"dns_options": ("ndots:x",)}, "invalid number for ndots option"),
+        ({"dns_options": ("timeout",)}, "invalid number for timeout option"),
+        ({"dns_options": ("rotate\nnameserver 1.2.3.4",)}, "invalid DNS option"),
+        ({"dns_options": ("",)}, "invalid DNS option"),
         ({"rootfs": "relative"}, "root directory"),
     ],
 )
@@ -311,6 +367,22 @@ def test_connect_and_disconnect_checks() -> None:
             InvalidParameter if "already" not in message else Exception, match=message
         ):
             check_connect(on_front, target, mode, EndpointSettings())
+    for settings, message in (
+        (EndpointSettings(aliases=("x",)), "only supported for user-defined"),
+        (EndpointSettings(ipv6=IPv6Address("fd00::5")), "supported on user-defined networks only"),
+    ):
+        with pytest.raises(InvalidParameter, match=message):
+            check_connect(on_front, NETWORKS["bridge"], Mode.NETWORKS, settings)
+    for settings, message in (
+        (EndpointSettings(ipv4=IPv4Address("10.8.0.5")), "no configured subnet contains"),
+        (EndpointSettings(ipv6=IPv6Address("fd00::5")), "user configured subnets"),
+        (EndpointSettings(aliases=("-x",)), "invalid alias"),
+        (EndpointSettings(links=("a:b:c",)), "bad format for links"),
+    ):
+        with pytest.raises(InvalidParameter, match=message):
+            check_connect(on_front, NETWORKS["fixed"], Mode.NETWORKS, settings)
+    fixed = EndpointSettings(ipv4=IPv4Address("10.9.0.5"), aliases=("x",), links=("ghost:g",))
+    check_connect(on_front, NETWORKS["fixed"], Mode.NETWORKS, fixed)  # a missing link target: ok
     check_disconnect(on_front, NETWORKS["front"], Mode.NETWORKS)
     with pytest.raises(Exception, match="is not connected to network back"):
         check_disconnect(on_front, NETWORKS["back"], Mode.NETWORKS)

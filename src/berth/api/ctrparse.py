@@ -4,6 +4,7 @@ docker CLI and docker-py send them) -> the runtime's ContainerConfig."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from ipaddress import ip_address
 from typing import Any
@@ -16,6 +17,8 @@ from berth.api.requests import Fields
 from berth.model.errors import InvalidParameter
 from berth.model.ports import PortMapping, Proto, parse_exposed, parse_port_spec
 from berth.runtime.api import ContainerConfig, EndpointSettings, RestartPolicy
+from berth.runtime.etcfiles import parse_extra_host
+from berth.runtime.syntax import parse_link, validate_dns_options, validate_dns_search
 
 NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")  # berth allows 1-char names
 RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
@@ -102,10 +105,10 @@ def parse_host_config(host: Fields) -> dict[str, Any]:
         "port_bindings": _port_bindings(host),
         "publish_all": host.flag("PublishAllPorts"),
         "dns": _dns(host),
-        "dns_search": host.strings("DnsSearch"),
-        "dns_options": host.strings("DnsOptions"),
-        "extra_hosts": host.strings("ExtraHosts"),
-        "links": host.strings("Links"),
+        "dns_search": _each(host, "DnsSearch", lambda v: validate_dns_search([v])),
+        "dns_options": _each(host, "DnsOptions", lambda v: validate_dns_options([v])),
+        "extra_hosts": _each(host, "ExtraHosts", parse_extra_host),
+        "links": _each(host, "Links", parse_link),
         "restart_policy": _restart_policy(host.obj("RestartPolicy")),
         "auto_remove": host.flag("AutoRemove"),
         "rootfs": _rootfs(host),
@@ -115,6 +118,17 @@ def parse_host_config(host: Fields) -> dict[str, Any]:
     check_unimplemented(host)
     host.done()
     return found
+
+
+def _each(fields: Fields, key: str, check: Callable[[str], object]) -> tuple[str, ...]:
+    """An array of strings, each passing ``check`` (which raises InvalidParameter)."""
+    values = fields.strings(key)
+    for i, value in enumerate(values):
+        try:
+            check(value)
+        except InvalidParameter as err:
+            raise BadRequest(f"{fields.name(key)}[{i}]: {err}") from None
+    return values
 
 
 def _rootfs(host: Fields) -> str | None:

@@ -13,10 +13,12 @@ from typing import TypeVar
 from berth.api.errors import BadRequest, Unsupported
 from berth.api.requests import Fields
 from berth.model.errors import InvalidParameter
+from berth.model.ids import validate_name
 from berth.model.mac import validate_mac
 from berth.model.network import IpamConfig, IpamPoolConfig, NetworkSpec, parse_pool_config
 from berth.model.options import parse_bool
 from berth.runtime.api import EndpointSettings
+from berth.runtime.syntax import parse_link
 
 ENABLE_IPV4 = "com.docker.network.enable_ipv4"
 ENABLE_IPV6 = "com.docker.network.enable_ipv6"
@@ -138,11 +140,22 @@ def parse_endpoint_settings(fields: Fields | None) -> EndpointSettings:
             mac = validate_mac(mac)
         except InvalidParameter as err:
             raise BadRequest(f"{fields.name('MacAddress')}: {err}") from None
+    aliases, links = fields.strings("Aliases"), fields.strings("Links")
+    try:
+        for alias in aliases:
+            validate_name("alias", alias)
+    except InvalidParameter as err:
+        raise BadRequest(f"{fields.name('Aliases')}: {err}") from None
+    try:
+        for link in links:
+            parse_link(link)
+    except InvalidParameter as err:
+        raise BadRequest(f"{fields.name('Links')}: {err}") from None
     settings = EndpointSettings(
-        aliases=fields.strings("Aliases"),
+        aliases=aliases,
         ipv4=ipv4,
         ipv6=ipv6,
-        links=fields.strings("Links"),
+        links=links,
         mac=mac,
         gw_priority=fields.number("GwPriority"),
         driver_opts=fields.mapping("DriverOpts"),

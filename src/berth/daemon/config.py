@@ -56,6 +56,7 @@ class DaemonConfig:
     dns: tuple[IPAddress, ...] = ()
     dns_search: tuple[str, ...] = ()
     dns_opts: tuple[str, ...] = ()
+    host_resolv_conf: str = "/etc/resolv.conf"
     default_address_pools: tuple[PredefinedPool, ...] = ()
     labels: tuple[str, ...] = ()
     log_level: str = "info"

@@ -165,6 +165,13 @@ KEYS: tuple[Key, ...] = (
     ),
     Key("dns-opts", "list", ("--dns-opt",), "resolv.conf option (repeatable)", _each(dns_option)),
     Key(
+        "host-resolv-conf",
+        "str",
+        ("--host-resolv-conf",),
+        "the host's resolv.conf: upstream DNS servers and the default bridge's copy",
+        absolute_path,
+    ),
+    Key(
         "default-address-pools",
         "pools",
         ("--default-address-pool",),

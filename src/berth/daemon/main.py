@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from berth.api.context import ApiContext
+    from berth.dns.server import DnsServer
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class Daemon:
         self.command_line = command_line
         self.config = config
         self.ctx: ApiContext | None = None
+        self.dns: DnsServer | None = None
         self._make_runtime = make_runtime or wiring.make_runtime
         self._make_app = make_app or wiring.make_application
         self._stop = asyncio.Event()
@@ -103,12 +105,19 @@ class Daemon:
         stack.callback(bus.close)
         executor = ThreadPoolExecutor(WORKERS, thread_name_prefix="berth-worker")
         stack.callback(executor.shutdown, wait=True)
-        parts = await loop.run_in_executor(executor, wiring.open_network, self.config, bus)
+        self.dns = dns = wiring.make_dns(loop, self.config)
+        events = wiring.Tee(dns, bus)
+        parts = await loop.run_in_executor(executor, wiring.open_network, self.config, events)
         stack.callback(parts.controller.close)
         stack.callback(executor.shutdown, wait=True)  # again: no thread may outlive the controller
-        await loop.run_in_executor(executor, _reconcile, parts)
+        await loop.run_in_executor(executor, _reconcile, parts, self.config.data_root)
         await loop.run_in_executor(executor, wiring.ensure_predefined, parts.controller)
         runtime = self._make_runtime(parts.controller, bus, executor, self.config)
+        # the DNS server serves the sandboxes that survived a restart before the runtime's
+        # restore, so that containers it restarts have their names at once
+        dns.sandbox_dns = wiring.sandbox_dns(runtime)
+        await dns.start(parts.controller)
+        stack.push_async_callback(dns.close)
         await runtime.restore()
         runtime_down = _Once(runtime.shutdown)
         stack.push_async_callback(runtime_down)
@@ -119,6 +128,7 @@ class Daemon:
             executor=executor,
             config=self.config,
         )
+        self.ctx.extra["dns"] = dns
         sites = await self._serve(stack, held, self._make_app(self.ctx))
         stack.push_async_callback(_wind_down, sites, bus, runtime_down)
 
@@ -163,6 +173,8 @@ class Daemon:
         runtime = self.ctx.containers if self.ctx is not None else None
         if runtime is not None and DNS_KEYS & set(live) and not wiring.update_dns(runtime, new):
             live = [key for key in live if key not in DNS_KEYS]
+        if self.dns is not None and DNS_KEYS & set(live):
+            self.dns.configure(wiring.dns_settings(new))  # its listeners stay open
         later = [key for key in changed if key not in live]
         self.config = replace(self.config, **{_attr(k): getattr(new, _attr(k)) for k in live})
         logs.configure(self.config.level, self.config.log_format)
@@ -202,10 +214,15 @@ async def _wind_down(sites: Sequence[web.BaseSite], bus: EventBus, runtime_down:
     await runtime_down()
 
 
-def _reconcile(parts: wiring.NetworkParts) -> None:
+def _reconcile(parts: wiring.NetworkParts, data_root: str) -> None:
+    """The firewall is rebuilt with the legacy links the container store describes (read
+    before the runtime starts), so linked traffic keeps flowing across a restart."""
     from berth.daemon.reconcile import reconcile  # noqa: PLC0415
+    from berth.runtime.links import stored_links  # noqa: PLC0415 - the runtime is optional
 
-    reconcile(parts.controller, parts.firewall)
+    reconcile(
+        parts.controller, parts.firewall, links=lambda: stored_links(parts.controller, data_root)
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

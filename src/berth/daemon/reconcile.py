@@ -8,16 +8,16 @@ and a reboot or a hand-made change removes objects the store still lists (namesp
 restores, so nothing else changes the state meanwhile. Idempotent: a second run repairs nothing.
 
 Ownership: berth's links carry the alias ``berth:<object id>``; its namespace files live under
-``<exec-root>/netns``; its firewall is its own table. Nothing else is ever touched. Every step
-keeps going past failures, which are logged and reported, because a daemon that serves with one
-broken network is more useful than one that does not start.
+``<exec-root>/netns``; its firewall lives in its own tables. Nothing else is ever touched. Every
+step keeps going past failures, which are logged and reported, because a daemon that serves with
+one broken network is more useful than one that does not start.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from ipaddress import IPv4Address, IPv6Address
@@ -25,13 +25,9 @@ from typing import TypeVar
 
 from berth.controller import sandbox_net
 from berth.controller.controller import NetworkController
-from berth.drivers.bridge.driver import (
-    ALIAS_PREFIX,
-    BridgeDriver,
-    network_intent,
-    port_intents,
-)
-from berth.firewall.api import Firewall, NetworkIntent, PortIntent
+from berth.drivers.bridge.driver import ALIAS_PREFIX, BridgeDriver
+from berth.drivers.bridge.intents import endpoint_intent, network_intent, port_intents
+from berth.firewall.api import EndpointIntent, Firewall, LinkIntent, NetworkIntent, PortIntent
 from berth.kernel.api import default_route
 from berth.model.endpoint import Endpoint, Sandbox
 from berth.model.errors import BerthError
@@ -41,6 +37,7 @@ log = logging.getLogger(__name__)
 
 
 T = TypeVar("T")
+LinksSource = Callable[[], Sequence[LinkIntent]]
 
 
 class Failed:
@@ -89,13 +86,19 @@ class _State:
         return [n for n in self.networks.values() if n.driver == "bridge"]
 
 
-def reconcile(controller: NetworkController, firewall: Firewall) -> ReconcileReport:
-    """Repair in an order where each step can rely on the previous ones: the firewall table
-    first (releasing ports needs it), then sandboxes whose namespace is gone, bridges, joined
-    endpoints, and last the orphans (after which only what the store names remains)."""
+def reconcile(
+    controller: NetworkController, firewall: Firewall, links: LinksSource | None = None
+) -> ReconcileReport:
+    """Repair in an order where each step can rely on the previous ones: the firewall tables
+    first (releasing ports needs them), then sandboxes whose namespace is gone, bridges, joined
+    endpoints, and last the orphans (after which only what the store names remains).
+
+    ``links``: the open legacy links, which the network store does not know (they are the
+    container runtime's); the firewall is rebuilt with them so that linked traffic keeps
+    flowing across a restart of berthd."""
     started = time.monotonic()
     report = ReconcileReport()
-    report.attempt("rebuild the firewall", partial(_reload_firewall, controller, firewall))
+    report.attempt("rebuild the firewall", partial(_reload_firewall, controller, firewall, links))
     for sandbox in controller.sandboxes():
         if not sandbox.host_mode and not controller.kernel.netns.exists(sandbox.netns_path):
             _release_sandbox(controller, sandbox, report)
@@ -128,21 +131,41 @@ def reconcile(controller: NetworkController, firewall: Firewall) -> ReconcileRep
 
 def firewall_intents(
     controller: NetworkController,
-) -> tuple[list[NetworkIntent], list[PortIntent]]:
-    """The firewall's whole state as the store describes it."""
+) -> tuple[list[NetworkIntent], list[PortIntent], list[EndpointIntent]]:
+    """The firewall's whole state as the network store describes it: networks, published
+    ports, and the ports of ICC-off networks whose sandbox namespace still exists (the others
+    are released right after)."""
     state = _State.read(controller)
     networks = {n.id: n for n in state.bridges}
+    live = {s.id for s in state.sandboxes if _namespace_exists(controller, s)}
     ports: list[PortIntent] = []
+    endpoints: list[EndpointIntent] = []
     for endpoint in state.endpoints.values():
         network = networks.get(endpoint.network_id)
-        if network is not None and endpoint.published:
+        if network is None:
+            continue
+        if endpoint.published:
             ports += port_intents(network, endpoint, endpoint.published)
-    return [network_intent(n) for n in networks.values()], ports
+        intent = endpoint_intent(network, endpoint)
+        if intent is not None and endpoint.sandbox_id in live:
+            endpoints.append(intent)
+    return [network_intent(n) for n in networks.values()], ports, endpoints
 
 
-def _reload_firewall(controller: NetworkController, firewall: Firewall) -> None:
-    networks, ports = firewall_intents(controller)
-    firewall.reload(networks, ports)
+def _namespace_exists(controller: NetworkController, sandbox: Sandbox) -> bool:
+    return sandbox.host_mode or controller.kernel.netns.exists(sandbox.netns_path)
+
+
+def _reload_firewall(
+    controller: NetworkController, firewall: Firewall, links: LinksSource | None
+) -> None:
+    networks, ports, endpoints = firewall_intents(controller)
+    opened: Sequence[LinkIntent] = ()
+    try:
+        opened = links() if links is not None else ()
+    except (BerthError, OSError) as err:  # the networks' rules matter more than the links'
+        log.error("reconcile: legacy links not restored", extra={"error": str(err)})
+    firewall.reload(networks, ports, endpoints, opened)
 
 
 def _release_sandbox(

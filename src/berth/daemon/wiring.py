@@ -9,9 +9,11 @@ daemon's modules import (and its unit tests run) without them.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import socket
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -20,7 +22,7 @@ from berth.controller.config import DefaultBridgeConfig
 from berth.controller.controller import NetworkController
 from berth.controller.defaults import default_bridge_spec
 from berth.daemon.config import DaemonConfig
-from berth.events import EventSink
+from berth.events import Event, EventSink
 from berth.firewall.api import Firewall
 from berth.firewall.disabled import DisabledFirewall
 from berth.kernel.api import Kernel
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from berth.api.context import ApiContext, DaemonInfo, EventSource
+    from berth.dns.server import DnsServer, DnsSettings, SandboxDns
     from berth.runtime.api import ContainerService
     from berth.runtime.etcfiles import ResolvConf
 
@@ -163,6 +166,7 @@ def make_runtime(
     """The container runtime; the one place that knows its constructor. Imported by name (it
     was built in parallel with the daemon, and pulls in the shim client)."""
     service = importlib.import_module("berth.runtime.service")
+    networking = importlib.import_module("berth.runtime.networking")
     runtime: ContainerService = service.ContainerRuntime(
         controller=controller,
         executor=executor,
@@ -170,6 +174,7 @@ def make_runtime(
         data_root=config.data_root,
         exec_root=config.exec_root,
         dns=resolv_conf(config),
+        host_files=networking.HostFiles(resolv_conf=config.host_resolv_conf),
     )
     return runtime
 
@@ -182,6 +187,50 @@ def update_dns(runtime: ContainerService, config: DaemonConfig) -> bool:
         return False
     setter(resolv_conf(config))
     return True
+
+
+# --- the embedded DNS server ------------------------------------------------------------------
+
+
+def dns_settings(config: DaemonConfig) -> DnsSettings:
+    from berth.dns.server import DnsSettings  # noqa: PLC0415 - dnslib, paid when serving
+
+    return DnsSettings(
+        servers=config.dns, options=config.dns_opts, host_resolv_conf=config.host_resolv_conf
+    )
+
+
+def make_dns(loop: asyncio.AbstractEventLoop, config: DaemonConfig) -> DnsServer:
+    """The embedded DNS server; it serves nothing until ``start`` hands it the controller."""
+    from berth.dns.server import DnsServer  # noqa: PLC0415
+
+    return DnsServer(loop, dns_settings(config))
+
+
+def sandbox_dns(runtime: ContainerService) -> Callable[[str], SandboxDns]:
+    """A sandbox's own DNS settings: those of the container whose id it has (a container
+    sharing another's namespace uses that one's sandbox, hence its settings, as in Docker)."""
+
+    from berth.dns.server import SandboxDns  # noqa: PLC0415
+
+    def lookup(sandbox_id: str) -> SandboxDns:
+        config = runtime.get(sandbox_id).config
+        return SandboxDns(servers=config.dns, options=config.dns_options)
+
+    return lookup
+
+
+class Tee:
+    """An EventSink that hands every event to each of ``sinks`` in order: the controller's
+    events go to the DNS server (which updates before the controller call returns) and to the
+    bus."""
+
+    def __init__(self, *sinks: EventSink) -> None:
+        self._sinks = sinks
+
+    def publish(self, event: Event) -> None:
+        for sink in self._sinks:
+            sink.publish(event)
 
 
 def make_context(

@@ -1,7 +1,8 @@
 """The intent-level firewall interface the bridge driver talks to.
 
 Drivers say *what* they need ("this network exists with these properties", "publish these
-ports"), never which rule goes in which chain. Implementations: ``NftFirewall`` (nftables, in
+ports", "this bridge port belongs to a network with ICC off", "open this legacy link"), never
+which rule goes in which chain. Implementations: ``NftFirewall`` (nftables, in
 ``berth.firewall.nftables``) and ``RecordingFirewall`` (remembers intents, for unit tests).
 
 Contract for every method: one atomic change; on failure nothing was applied and KernelError is
@@ -49,6 +50,30 @@ class PortIntent:
     bridge: str = field(default="", compare=False)
 
 
+@dataclass(frozen=True, order=True)
+class EndpointIntent:
+    """``port`` (the host end of an endpoint's veth) is a port of a bridge whose network has ICC
+    off: frames between two such ports pass only for address resolution and open links. Only
+    endpoints of ICC-off networks are announced."""
+
+    port: str
+    bridge: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True, order=True)
+class LinkIntent:
+    """A legacy link on a network with ICC off (Docker's pair of ACCEPT rules): ``parent`` may
+    send to ``child``'s ``port``/``proto``, and ``child`` may send from that port to ``parent``
+    (stateless, like Docker's rules: the replies, and unsolicited packets from that port).
+    IPv4 only, like Docker's links."""
+
+    proto: Proto
+    parent: IPv4Address
+    child: IPv4Address
+    port: int
+    bridge: str = field(default="", compare=False)
+
+
 class Firewall(Protocol):
     def ensure(self) -> None:
         """Create berth's tables, chains and sets if missing (idempotent). Never flushes or
@@ -64,6 +89,23 @@ class Firewall(Protocol):
 
     def unpublish_ports(self, ports: Sequence[PortIntent]) -> None: ...
 
-    def reload(self, networks: Sequence[NetworkIntent], ports: Sequence[PortIntent]) -> None:
+    def add_endpoint(self, endpoint: EndpointIntent) -> None:
+        """Called before the port joins its bridge, so it is never unfiltered. Undone by
+        ``remove_endpoint`` (after the port left the bridge)."""
+
+    def remove_endpoint(self, endpoint: EndpointIntent) -> None: ...
+
+    def open_links(self, links: Sequence[LinkIntent]) -> None:
+        """Add every link in one transaction. Undone by ``close_links``."""
+
+    def close_links(self, links: Sequence[LinkIntent]) -> None: ...
+
+    def reload(
+        self,
+        networks: Sequence[NetworkIntent],
+        ports: Sequence[PortIntent],
+        endpoints: Sequence[EndpointIntent] = (),
+        links: Sequence[LinkIntent] = (),
+    ) -> None:
         """Rebuild berth's state (every set, map and base chain) atomically from these intents,
         keeping the user chain and its rules."""

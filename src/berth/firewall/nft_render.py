@@ -1,14 +1,14 @@
-"""Renders firewall intents as nft scripts (text syntax) for berth's own ``inet`` table.
+"""Renders firewall intents as nft scripts (text syntax) for berth's own tables.
 
 Pure: no I/O, no kernel. Every function validates its input (``berth.firewall.validate``) first
 and returns one script, which nft runs as one atomic transaction. The output is deterministic
 (sorted) so the golden files under tests/unit/golden/ stay stable.
 
-Layout: the rules are fixed and written only by ``render_ensure``. Networks and published ports
-are only ever *elements* of the sets and maps below, so the rule count (and the per-packet cost)
-stays the same whatever the number of networks or ports. berth never touches another table, and
-never flushes or deletes the ``user`` chain, which the forward chain jumps to first (Docker's
-DOCKER-USER).
+Layout (``berth.firewall.nft_layout``): the rules are fixed and written only by
+``render_ensure``. Networks, published ports, ICC-off endpoints and links are only ever *elements*
+of sets and maps, so the rule count (and the per-packet cost) stays the same whatever their
+number. berth never touches another table, and never flushes or deletes the ``user`` chain, which
+the inet forward chain jumps to first (Docker's DOCKER-USER).
 
 Removals must tolerate elements that are already gone, inside one atomic script, and nft 1.0.6
 has no ``destroy element``. So each removed element is first added (a no-op when present) and then
@@ -22,115 +22,19 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
-from berth.firewall.api import NetworkIntent, PortIntent
-from berth.firewall.validate import check_networks, check_ports, check_table
+from berth.firewall.api import EndpointIntent, LinkIntent, NetworkIntent, PortIntent
+from berth.firewall.nft_layout import BRIDGE, CHAINS, INET, SETS, USER_CHAIN
+from berth.firewall.validate import (
+    check_endpoint,
+    check_links,
+    check_networks,
+    check_ports,
+    check_table,
+)
 
 DEFAULT_TABLE = "berth"
-USER_CHAIN = "user"
-
-
-@dataclass(frozen=True)
-class NftSet:
-    kind: str  # "set" or "map"
-    name: str
-    spec: str
-
-
-@dataclass(frozen=True)
-class Chain:
-    name: str
-    hook: str | None  # the base-chain declaration; None for a regular chain
-    rules: tuple[str, ...]
-    why: str  # rendered as a comment above the chain's rules
-
-
-SETS = (
-    NftSet("set", "bridges", "type ifname;"),  # every berth bridge
-    NftSet("set", "intra", "type ifname . ifname;"),  # "br" . "br" for each network with ICC
-    NftSet("set", "internal", "type ifname;"),
-    NftSet("set", "subnets4", "type ipv4_addr; flags interval;"),  # of every network
-    NftSet("set", "subnets6", "type ipv6_addr; flags interval;"),
-    NftSet("set", "masq4", "type ipv4_addr; flags interval;"),
-    NftSet("set", "masq6", "type ipv6_addr; flags interval;"),
-    NftSet("map", "snat4", "type ipv4_addr : ipv4_addr; flags interval;"),
-    NftSet("map", "snat6", "type ipv6_addr : ipv6_addr; flags interval;"),
-    NftSet("map", "pub4", "type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service;"),
-    NftSet("map", "pub4any", "type inet_proto . inet_service : ipv4_addr . inet_service;"),
-    NftSet("map", "pub6", "type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service;"),
-    NftSet("map", "pub6any", "type inet_proto . inet_service : ipv6_addr . inet_service;"),
-)
-_SET_INDEX = {s.name: i for i, s in enumerate(SETS)}
-
-_L4 = "meta l4proto { tcp, udp, sctp }"
-
-# Regular chains come first, so every jump target exists before a rule names it.
-CHAINS = (
-    Chain(
-        "into_bridge",
-        None,
-        ("ct state established,related accept", "ct status dnat accept", "drop"),
-        "entering a bridge from elsewhere: replies and published ports only",
-    ),
-    Chain(
-        "published",
-        None,
-        (
-            "dnat ip to ip daddr . meta l4proto . th dport map @pub4",
-            "meta nfproto ipv4 dnat ip to meta l4proto . th dport map @pub4any",
-            "dnat ip6 to ip6 daddr . meta l4proto . th dport map @pub6",
-            "meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @pub6any",
-        ),
-        "published ports: a binding to a specific host address wins over the wildcard",
-    ),
-    Chain(
-        "forward",
-        "type filter hook forward priority filter; policy accept;",
-        (
-            f"jump {USER_CHAIN}",
-            "iifname . oifname @intra accept",
-            "iifname @internal drop",
-            "oifname @internal drop",
-            "oifname @bridges jump into_bridge",
-        ),
-        "the user chain decides first; then ICC, internal networks, isolation",
-    ),
-    Chain(
-        "raw_prerouting",
-        "type filter hook prerouting priority raw; policy accept;",
-        ("ip daddr 127.0.0.0/8 iifname @bridges drop",),
-        "route_localnet=1 on bridges must not open the host's loopback to containers; raw runs"
-        " before NAT, so replies to localhost-to-container connections still pass",
-    ),
-    Chain(
-        "nat_prerouting",
-        "type nat hook prerouting priority dstnat; policy accept;",
-        ("ip daddr 127.0.0.0/8 return", f"fib daddr type local {_L4} jump published"),
-        "a loopback destination arriving from elsewhere is never translated (moby#45610)",
-    ),
-    Chain(
-        # nft 1.0.6 accepts the keyword 'dstnat' on the prerouting hook only; -100 is its value.
-        "nat_output",
-        "type nat hook output priority -100; policy accept;",
-        ("ip6 daddr ::1 return", f"fib daddr type local {_L4} jump published"),
-        "the host's own connections, to 127.0.0.1 too; never ::1 (IPv6 has no route_localnet,"
-        " a reply could not come back), so such a connection fails at once",
-    ),
-    Chain(
-        "nat_postrouting",
-        "type nat hook postrouting priority srcnat; policy accept;",
-        (
-            "oifname @bridges ct status dnat ip saddr @subnets4 masquerade",
-            "oifname @bridges ct status dnat ip6 saddr @subnets6 masquerade",
-            "oifname @bridges ip saddr 127.0.0.0/8 masquerade",
-            "oifname != @bridges snat ip to ip saddr map @snat4",
-            "oifname != @bridges ip saddr @masq4 masquerade",
-            "oifname != @bridges snat ip6 to ip6 saddr map @snat6",
-            "oifname != @bridges ip6 saddr @masq6 masquerade",
-        ),
-        "container to a published port (hairpin, other network), localhost to container,"
-        " leaving the host",
-    ),
-)
+FAMILIES = (INET, BRIDGE)
+_SET_INDEX = {(s.family, s.name): i for i, s in enumerate(SETS)}
 
 
 @dataclass(frozen=True, order=True)
@@ -139,6 +43,7 @@ class Element:
 
     set_index: int
     sort_key: tuple[int | str, ...]
+    family: str
     set: str
     key: str
     value: str | None = None
@@ -149,7 +54,7 @@ class Element:
 
 
 def render_ensure(table: str = DEFAULT_TABLE) -> str:
-    """Create the table, sets, maps and chains if missing, and rewrite the rules of berth's own
+    """Create the tables, sets, maps and chains if missing, and rewrite the rules of berth's own
     chains. The user chain is only ever added (a no-op when it exists), never flushed."""
     return "".join(_ensure_lines(check_table(table)))
 
@@ -173,8 +78,29 @@ def render_unpublish(ports: Sequence[PortIntent], table: str = DEFAULT_TABLE) ->
     return _remove(check_table(table), port_elements(check_ports(ports)))
 
 
+def render_add_endpoint(endpoint: EndpointIntent, table: str = DEFAULT_TABLE) -> str:
+    return _add(check_table(table), endpoint_elements(check_endpoint(endpoint)))
+
+
+def render_remove_endpoint(endpoint: EndpointIntent, table: str = DEFAULT_TABLE) -> str:
+    return _remove(check_table(table), endpoint_elements(check_endpoint(endpoint)))
+
+
+def render_open_links(links: Sequence[LinkIntent], table: str = DEFAULT_TABLE) -> str:
+    return _add(check_table(table), link_elements(check_links(links)))
+
+
+def render_close_links(links: Sequence[LinkIntent], table: str = DEFAULT_TABLE) -> str:
+    return _remove(check_table(table), link_elements(check_links(links)))
+
+
 def render_reload(
-    networks: Sequence[NetworkIntent], ports: Sequence[PortIntent], table: str = DEFAULT_TABLE
+    networks: Sequence[NetworkIntent],
+    ports: Sequence[PortIntent],
+    table: str = DEFAULT_TABLE,
+    *,
+    endpoints: Sequence[EndpointIntent] = (),
+    links: Sequence[LinkIntent] = (),
 ) -> str:
     """``render_ensure``, then empty every berth set and map and refill it, in one transaction:
     no packet ever sees a half-built state, and the user chain keeps its rules."""
@@ -182,15 +108,16 @@ def render_reload(
     check_networks(networks)
     elements = [e for net in networks for e in network_elements(net)]
     elements += port_elements(check_ports(ports))
-    flushes = "".join(f"flush {s.kind} inet {table} {s.name}\n" for s in SETS)
+    elements += [e for ep in endpoints for e in endpoint_elements(check_endpoint(ep))]
+    elements += link_elements(check_links(links))
+    flushes = "".join(f"flush {s.kind} {s.family} {table} {s.name}\n" for s in SETS)
     return "".join(_ensure_lines(table)) + flushes + _add(table, elements)
 
 
 def network_elements(net: NetworkIntent) -> list[Element]:
     """The elements ``add_network`` puts in place for this intent."""
     elements = [_ifname("bridges", net.bridge), *_subnets(net)]
-    if net.icc:
-        elements.append(_intra(net.bridge))
+    elements.append(_pair("intra" if net.icc else "noicc", net.bridge))
     if net.internal:
         elements.append(_ifname("internal", net.bridge))
     elif net.masquerade:
@@ -202,10 +129,30 @@ def port_elements(ports: Iterable[PortIntent]) -> list[Element]:
     return sorted(_port(port) for port in ports)
 
 
+def endpoint_elements(endpoint: EndpointIntent) -> list[Element]:
+    """A port of an ICC-off network: filtered against the other such ports, except towards
+    itself (hairpin)."""
+    return [
+        _ifname("noicc_ports", endpoint.port, BRIDGE),
+        _pair("hairpin", endpoint.port, BRIDGE),
+    ]
+
+
+def link_elements(links: Iterable[LinkIntent]) -> list[Element]:
+    """Each link in both tables: the bridge one always filters these frames, the inet one only
+    sees them with br_netfilter (bridge-nf-call-iptables=1)."""
+    elements = []
+    for link in links:
+        key = f"{link.parent} . {link.child} . {link.proto} . {link.port}"
+        order = (int(link.parent), int(link.child), link.proto, link.port)
+        elements += [_element("links4", order, key, family=f) for f in FAMILIES]
+    return sorted(elements)
+
+
 def owned_elements(net: NetworkIntent) -> list[Element]:
     """Every element this network could own under any of its flags: what removal deletes."""
-    elements = [_ifname("bridges", net.bridge), _intra(net.bridge), *_subnets(net)]
-    elements += [_ifname("internal", net.bridge)]
+    elements = [_ifname("bridges", net.bridge), _pair("intra", net.bridge), *_subnets(net)]
+    elements += [_pair("noicc", net.bridge), _ifname("internal", net.bridge)]
     elements += _nat(net.subnets4, None, "4") + _nat(net.subnets6, None, "6")
     if net.snat4 is not None:
         elements += _nat(net.subnets4, net.snat4, "4")
@@ -215,17 +162,23 @@ def owned_elements(net: NetworkIntent) -> list[Element]:
 
 
 def _element(
-    set_name: str, sort_key: tuple[int | str, ...], key: str, value: str | None = None
+    set_name: str,
+    sort_key: tuple[int | str, ...],
+    key: str,
+    value: str | None = None,
+    *,
+    family: str = INET,
 ) -> Element:
-    return Element(_SET_INDEX[set_name], sort_key, set_name, key, value)
+    return Element(_SET_INDEX[family, set_name], sort_key, family, set_name, key, value)
 
 
-def _ifname(set_name: str, name: str) -> Element:
-    return _element(set_name, (name,), _q(name))
+def _ifname(set_name: str, name: str, family: str = INET) -> Element:
+    return _element(set_name, (name,), _q(name), family=family)
 
 
-def _intra(bridge: str) -> Element:
-    return _element("intra", (bridge,), f"{_q(bridge)} . {_q(bridge)}")
+def _pair(set_name: str, name: str, family: str = INET) -> Element:
+    """``"name" . "name"``: the same interface on both sides (in and out)."""
+    return _element(set_name, (name,), f"{_q(name)} . {_q(name)}", family=family)
 
 
 def _subnets(net: NetworkIntent) -> list[Element]:
@@ -258,44 +211,49 @@ def _net_order(subnet: IPv4Network | IPv6Network) -> tuple[int, int]:
 
 
 def _ensure_lines(table: str) -> Iterator[str]:
-    yield f"add table inet {table}\n"
-    for s in SETS:
-        yield f"add {s.kind} inet {table} {s.name} {{ {s.spec} }}\n"
-    yield f"add chain inet {table} {USER_CHAIN}\n"
+    for family in FAMILIES:
+        yield f"add table {family} {table}\n"
+        for s in (s for s in SETS if s.family == family):
+            yield f"add {s.kind} {family} {table} {s.name} {{ {s.spec} }}\n"
+        if family == INET:
+            yield f"add chain {family} {table} {USER_CHAIN}\n"
+        for chain in (c for c in CHAINS if c.family == family):
+            yield f"add chain {family} {table} {chain.name}"
+            yield f" {{ {chain.hook} }}\n" if chain.hook else "\n"
     for chain in CHAINS:
-        yield f"add chain inet {table} {chain.name}"
-        yield f" {{ {chain.hook} }}\n" if chain.hook else "\n"
-    for chain in CHAINS:
-        yield from (f"# {line}\n" for line in textwrap.wrap(f"{chain.name}: {chain.why}", 98))
-        yield f"flush chain inet {table} {chain.name}\n"
+        where = f"{chain.family} {table} {chain.name}"
+        family = "" if chain.family == INET else f" ({chain.family})"
+        why = f"{chain.name}{family}: {chain.why}"
+        yield from (f"# {line}\n" for line in textwrap.wrap(why, 98))
+        yield f"flush chain {where}\n"
         for rule in chain.rules:
-            yield f"add rule inet {table} {chain.name} {rule}\n"
+            yield f"add rule {where} {rule}\n"
 
 
 def _add(table: str, elements: Sequence[Element]) -> str:
     return "".join(
-        _element_cmd("add", table, name, [e.text for e in group])
-        for name, group in _by_set(elements)
+        _element_cmd("add", family, table, name, [e.text for e in group])
+        for (family, name), group in _by_set(elements)
     )
 
 
 def _remove(table: str, elements: Sequence[Element]) -> str:
     lines = []
-    for name, group in _by_set(elements):
-        lines.append(_element_cmd("add", table, name, [e.text for e in group]))
-        lines.append(_element_cmd("delete", table, name, [e.key for e in group]))
+    for (family, name), group in _by_set(elements):
+        lines.append(_element_cmd("add", family, table, name, [e.text for e in group]))
+        lines.append(_element_cmd("delete", family, table, name, [e.key for e in group]))
     return "".join(lines)
 
 
-def _by_set(elements: Sequence[Element]) -> list[tuple[str, list[Element]]]:
-    groups: dict[str, list[Element]] = {}
+def _by_set(elements: Sequence[Element]) -> list[tuple[tuple[str, str], list[Element]]]:
+    groups: dict[tuple[str, str], list[Element]] = {}
     for element in sorted(set(elements)):
-        groups.setdefault(element.set, []).append(element)
+        groups.setdefault((element.family, element.set), []).append(element)
     return list(groups.items())
 
 
-def _element_cmd(verb: str, table: str, set_name: str, items: Sequence[str]) -> str:
-    head = f"{verb} element inet {table} {set_name}"
+def _element_cmd(verb: str, family: str, table: str, set_name: str, items: Sequence[str]) -> str:
+    head = f"{verb} element {family} {table} {set_name}"
     if len(items) == 1:
         return f"{head} {{ {items[0]} }}\n"
     body = ",\n".join(f"\t{item}" for item in items)

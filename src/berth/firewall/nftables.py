@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from berth.firewall import nft_render
-from berth.firewall.api import NetworkIntent, PortIntent
+from berth.firewall.api import EndpointIntent, LinkIntent, NetworkIntent, PortIntent
 from berth.firewall.validate import check_table
 from berth.kernel.api import Nftables
 
 
 class NftFirewall:
-    """Implements ``berth.firewall.api.Firewall`` in the ``inet <table>`` table."""
+    """Implements ``berth.firewall.api.Firewall`` in the ``inet <table>`` and
+    ``bridge <table>`` tables."""
 
     def __init__(self, nft: Nftables, table: str = nft_render.DEFAULT_TABLE) -> None:
         self._nft = nft
@@ -43,8 +44,31 @@ class NftFirewall:
         if ports:
             self._change(nft_render.render_unpublish(ports, self.table))
 
-    def reload(self, networks: Sequence[NetworkIntent], ports: Sequence[PortIntent]) -> None:
-        self._nft.run(nft_render.render_reload(networks, ports, self.table))
+    def add_endpoint(self, endpoint: EndpointIntent) -> None:
+        self._change(nft_render.render_add_endpoint(endpoint, self.table))
+
+    def remove_endpoint(self, endpoint: EndpointIntent) -> None:
+        self._change(nft_render.render_remove_endpoint(endpoint, self.table))
+
+    def open_links(self, links: Sequence[LinkIntent]) -> None:
+        if links:
+            self._change(nft_render.render_open_links(links, self.table))
+
+    def close_links(self, links: Sequence[LinkIntent]) -> None:
+        if links:
+            self._change(nft_render.render_close_links(links, self.table))
+
+    def reload(
+        self,
+        networks: Sequence[NetworkIntent],
+        ports: Sequence[PortIntent],
+        endpoints: Sequence[EndpointIntent] = (),
+        links: Sequence[LinkIntent] = (),
+    ) -> None:
+        script = nft_render.render_reload(
+            networks, ports, self.table, endpoints=endpoints, links=links
+        )
+        self._nft.run(script)
         self._ensured = True
 
     def _change(self, script: str) -> None:

@@ -1,11 +1,12 @@
 """``RecordingFirewall``: the ``Firewall`` protocol in memory, for driver and controller tests.
 
-It keeps what the kernel would hold (networks by bridge, bindings by host address/port/protocol)
-and refuses what ``NftFirewall`` refuses: invalid intents with the same ``InvalidParameter``
-errors (shared validation), and with ``KernelError`` what nft itself would reject, namely a
-binding whose host side is already bound to another target, and subnets overlapping another
-network's. A failing call changes nothing, like one nft transaction. ``fail_next`` injects a
-``KernelError`` (or any error) into the next call of one method, to test rollback paths.
+It keeps what the kernel would hold (networks by bridge, bindings by host address/port/protocol,
+the ports of ICC-off networks, the open links) and refuses what ``NftFirewall`` refuses: invalid
+intents with the same ``InvalidParameter`` errors (shared validation), and with ``KernelError``
+what nft itself would reject, namely a binding whose host side is already bound to another
+target, and subnets overlapping another network's. A failing call changes nothing, like one nft
+transaction. ``fail_next`` injects a ``KernelError`` (or any error) into the next call of one
+method, to test rollback paths.
 """
 
 from __future__ import annotations
@@ -14,12 +15,28 @@ import errno
 from collections.abc import Sequence
 from typing import Literal
 
-from berth.firewall.api import NetworkIntent, PortIntent
-from berth.firewall.validate import PortKey, check_networks, check_ports, port_key
+from berth.firewall.api import EndpointIntent, LinkIntent, NetworkIntent, PortIntent
+from berth.firewall.validate import (
+    PortKey,
+    check_endpoint,
+    check_links,
+    check_networks,
+    check_ports,
+    port_key,
+)
 from berth.model.errors import InvalidSubnet, KernelError
 
 Method = Literal[
-    "ensure", "add_network", "remove_network", "publish_ports", "unpublish_ports", "reload"
+    "ensure",
+    "add_network",
+    "remove_network",
+    "publish_ports",
+    "unpublish_ports",
+    "add_endpoint",
+    "remove_endpoint",
+    "open_links",
+    "close_links",
+    "reload",
 ]
 METHODS: tuple[Method, ...] = (
     "ensure",
@@ -27,6 +44,10 @@ METHODS: tuple[Method, ...] = (
     "remove_network",
     "publish_ports",
     "unpublish_ports",
+    "add_endpoint",
+    "remove_endpoint",
+    "open_links",
+    "close_links",
     "reload",
 )
 
@@ -41,6 +62,8 @@ class RecordingFirewall:
     def __init__(self) -> None:
         self.networks: dict[str, NetworkIntent] = {}
         self.bindings: dict[PortKey, PortIntent] = {}
+        self.endpoints: dict[str, EndpointIntent] = {}  # by port
+        self.links: set[LinkIntent] = set()
         self.calls: list[tuple[Method, object]] = []
         self.ensured = 0
         self._failures: dict[Method, BaseException] = {}
@@ -88,12 +111,43 @@ class RecordingFirewall:
         for port in gone:
             self.bindings.pop(port_key(port), None)
 
-    def reload(self, networks: Sequence[NetworkIntent], ports: Sequence[PortIntent]) -> None:
+    def add_endpoint(self, endpoint: EndpointIntent) -> None:
+        check_endpoint(endpoint)
+        self._begin("add_endpoint", endpoint)
+        self.endpoints[endpoint.port] = endpoint
+
+    def remove_endpoint(self, endpoint: EndpointIntent) -> None:
+        check_endpoint(endpoint)
+        self._begin("remove_endpoint", endpoint)
+        self.endpoints.pop(endpoint.port, None)
+
+    def open_links(self, links: Sequence[LinkIntent]) -> None:
+        wanted = check_links(links)
+        self._begin("open_links", tuple(links))
+        self.links.update(wanted)
+
+    def close_links(self, links: Sequence[LinkIntent]) -> None:
+        gone = check_links(links)
+        self._begin("close_links", tuple(links))
+        self.links.difference_update(gone)
+
+    def reload(
+        self,
+        networks: Sequence[NetworkIntent],
+        ports: Sequence[PortIntent],
+        endpoints: Sequence[EndpointIntent] = (),
+        links: Sequence[LinkIntent] = (),
+    ) -> None:
         check_networks(networks)
         wanted = check_ports(ports)
-        self._begin("reload", (tuple(networks), tuple(ports)))
+        for endpoint in endpoints:
+            check_endpoint(endpoint)
+        opened = check_links(links)
+        self._begin("reload", (tuple(networks), tuple(ports), tuple(endpoints), tuple(links)))
         self.networks = {n.bridge: n for n in networks}
         self.bindings = {port_key(p): p for p in wanted}
+        self.endpoints = {e.port: e for e in endpoints}
+        self.links = set(opened)
         self.ensured += 1
 
     def _begin(self, method: Method, argument: object) -> None:

@@ -13,7 +13,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from itertools import pairwise
 from typing import TypeVar
 
-from berth.firewall.api import NetworkIntent, PortIntent
+from berth.firewall.api import EndpointIntent, LinkIntent, NetworkIntent, PortIntent
 from berth.model.errors import (
     InvalidAddress,
     InvalidName,
@@ -119,6 +119,34 @@ def check_ports(ports: Iterable[PortIntent]) -> list[PortIntent]:
                 f"and {port.container_ip}:{port.container_port}",
             )
     return list(seen.values())
+
+
+def check_endpoint(endpoint: EndpointIntent) -> EndpointIntent:
+    check_ifname(endpoint.port)
+    if endpoint.bridge:
+        check_ifname(endpoint.bridge)
+    return endpoint
+
+
+def check_link(link: LinkIntent) -> LinkIntent:
+    spec = f"{link.parent}->{link.child}:{link.port}/{link.proto}"
+    if link.proto not in PROTOCOLS:
+        raise InvalidPortSpec(spec, f"protocol must be one of {', '.join(PROTOCOLS)}")
+    if type(link.port) is not int or not 1 <= link.port <= 65535:
+        raise InvalidPortSpec(spec, "ports must be integers from 1 to 65535")
+    for address in (link.parent, link.child):
+        if type(address) is not IPv4Address:
+            raise InvalidAddress(str(address), f"link {spec}: links are between IPv4 addresses")
+        if address.is_unspecified or address.is_multicast or address.is_loopback:
+            raise InvalidAddress(str(address), f"link {spec}: must be a unicast address")
+    if link.parent == link.child:
+        raise InvalidAddress(str(link.parent), f"link {spec}: a container links to another one")
+    return link
+
+
+def check_links(links: Iterable[LinkIntent]) -> list[LinkIntent]:
+    """Each link; returns them de-duplicated (the same pair and port opened twice is one)."""
+    return list(dict.fromkeys(check_link(link) for link in links))
 
 
 def _check_subnets(subnets: object, kind: type, bridge: str) -> None:

@@ -5,7 +5,8 @@ Start creates the sandbox (or finds the one a container:<ref> container shares),
 networks in order (published ports go to the primary network's endpoint, like Docker), then
 writes hosts, resolv.conf and hostname. Each step registers its undo on the caller's
 transaction. Teardown deletes the sandbox, which leaves and deletes every endpoint and releases
-the addresses.
+the addresses. Legacy links (``berth.runtime.links``) follow the default bridge's endpoints: they
+are opened when a side joins it and closed before a side leaves it.
 """
 
 from __future__ import annotations
@@ -14,26 +15,31 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from berth.controller.controller import NetworkController
 from berth.controller.transaction import Transaction
+from berth.dns.names import dns_enabled
 from berth.model.endpoint import Endpoint, EndpointSpec, SandboxSpec
-from berth.model.errors import Conflict, SandboxNotFound
+from berth.model.errors import BerthError, Conflict, SandboxNotFound
 from berth.runtime.api import Container, EndpointSettings
 from berth.runtime.etcfiles import (
     HOST_GATEWAY,
     HostEntry,
     ResolvConf,
+    legacy_source,
     own_names,
     parse_extra_host,
     read_text,
     render_hostname,
     render_hosts,
     render_resolv,
+    render_resolv_internal,
+    render_resolv_legacy,
     write_in_place,
 )
+from berth.runtime.links import DEFAULT_BRIDGE, Joining, LegacyLinks
 from berth.runtime.validate import Mode, mode_of, shared_container_ref
 
 log = logging.getLogger(__name__)
@@ -55,6 +61,7 @@ class NetState:
     netns_path: str
     etc_dir: str  # the directory whose hosts/resolv.conf/hostname the container mounts
     hostname: str
+    link_env: tuple[str, ...] = ()  # the variables legacy links give the process
 
 
 def etc_mounts(etc_dir: str) -> dict[str, str]:
@@ -69,9 +76,12 @@ class ContainerNetworking:
         *,
         dns: ResolvConf,
         host_files: HostFiles,
+        containers: Callable[[], Iterable[Container]] = tuple,
     ) -> None:
+        """``containers``: every container record (a link's other side is looked up there)."""
         self._ctl = controller
         self._lookup = lookup
+        self.links = LegacyLinks(controller, lookup, containers)
         self.dns = dns  # the daemon's defaults; replaced on reload
         self._host_files = host_files
 
@@ -93,6 +103,7 @@ class ContainerNetworking:
         if mode is Mode.CONTAINER:
             return self._shared(container)
         self.teardown(container)  # a sandbox left by a start that crashed half-way
+        self.links.check_start(container)  # Docker's refusals, before anything changes
         hostname = self.hostname(container)
         sandbox = self._ctl.create_sandbox(
             SandboxSpec(
@@ -106,8 +117,13 @@ class ContainerNetworking:
         for index, (network, settings) in enumerate(container.config.networks.items()):
             spec = self._endpoint_spec(container, settings, ports=index == 0, mode=mode)
             self._ctl.connect(network, sandbox.id, spec)
-        state = NetState(sandbox.id, sandbox.netns_path, container.path, hostname)
+        with self.links.lock:
+            opened = self.links.open(container, sandbox.id)
+        undo.on_rollback("close links", lambda: self.links.close(opened))
+        env = tuple(self.links.env(container))
+        state = NetState(sandbox.id, sandbox.netns_path, container.path, hostname, env)
         self.write_etc(container, state)
+        self._refresh_parents(container, sandbox.id)
         return state
 
     def _shared(self, container: Container) -> NetState:
@@ -121,9 +137,19 @@ class ContainerNetworking:
         return NetState(sandbox.id, sandbox.netns_path, etc_dir, self.hostname(target))
 
     def teardown(self, container: Container) -> None:
-        """Delete the container's own sandbox and endpoints ("already gone" is fine)."""
-        with contextlib.suppress(SandboxNotFound):
-            self._ctl.delete_sandbox(container.id)
+        """Close the container's links, delete its own sandbox and endpoints ("already gone"
+        is fine). The sandbox goes even when closing the links fails (that error is raised
+        after)."""
+        failed: BerthError | None = None
+        with self.links.lock:
+            try:
+                self.links.close(self.links.intents(container, container.id))
+            except BerthError as err:
+                failed = err
+            with contextlib.suppress(SandboxNotFound):
+                self._ctl.delete_sandbox(container.id)
+        if failed is not None:
+            raise failed
 
     def _endpoint_spec(
         self, container: Container, settings: EndpointSettings, *, ports: bool, mode: Mode
@@ -148,14 +174,50 @@ class ContainerNetworking:
     def connect(self, container: Container, network: str, settings: EndpointSettings) -> Endpoint:
         assert container.sandbox_id is not None
         spec = self._endpoint_spec(container, settings, ports=False, mode=Mode.NETWORKS)
-        endpoint = self._ctl.connect(network, container.sandbox_id, spec)
+        endpoint = self._join(container, network, spec)
         self.refresh_hosts(container)
+        self.refresh_resolv(container)
         return endpoint
 
     def disconnect(self, container: Container, network: str) -> None:
         assert container.sandbox_id is not None
-        self._ctl.disconnect(network, container.sandbox_id)
+        self._leave(container, network)
         self.refresh_hosts(container)
+        self.refresh_resolv(container)
+
+    def _join(self, container: Container, network: str, spec: EndpointSpec) -> Endpoint:
+        """A live connect; on the default bridge the container's links open (Docker's
+        addLegacyLinks runs on every connect), and its parents learn its new address."""
+        assert container.sandbox_id is not None
+        endpoint = self._ctl.connect(network, container.sandbox_id, spec)
+        if network == DEFAULT_BRIDGE:
+            try:
+                with self.links.lock:
+                    self.links.open(container)
+            except BaseException:
+                self._ctl.disconnect(network, container.sandbox_id)  # all or nothing
+                raise
+            self._refresh_parents(container)
+        return endpoint
+
+    def _leave(self, container: Container, network: str) -> None:
+        assert container.sandbox_id is not None
+        with self.links.lock:
+            if network == DEFAULT_BRIDGE:
+                self.links.close(self.links.intents(container))
+            self._ctl.disconnect(network, container.sandbox_id)
+
+    def _refresh_parents(self, container: Container, sandbox_id: str | None = None) -> None:
+        """Running containers that link to ``container`` get its current address in their
+        /etc/hosts (Docker's UpdateHostsEntry); ``sandbox_id`` while it starts."""
+        joining = (container.id, sandbox_id or container.sandbox_id or container.id)
+        for link in self.links.parents(container):
+            parent = link.parent
+            if parent.state.status == "running" and parent.sandbox_id is not None:
+                try:
+                    self.refresh_hosts(parent, joining)
+                except (BerthError, OSError) as err:
+                    log.warning("%s: /etc/hosts not updated: %s", parent.name, err)
 
     def endpoints(self, container: Container) -> dict[str, Endpoint]:
         """The endpoints of the container's own sandbox, by network id."""
@@ -175,28 +237,54 @@ class ContainerNetworking:
 
     def write_etc(self, container: Container, state: NetState) -> None:
         host_mode = self.mode(container) is Mode.HOST
-        config = container.config
         write_in_place(os.path.join(container.path, "hostname"), render_hostname(state.hostname))
+        self._write_resolv(container, state.sandbox_id, host_mode)
+        self._write_hosts(container, state.sandbox_id, state.hostname, host_mode)
+
+    def _write_resolv(self, container: Container, sandbox_id: str, host_mode: bool) -> None:
+        """The embedded DNS server's file while the sandbox is on a user-defined network, else
+        a copy of the host's (as is in host mode, filtered otherwise)."""
+        config = container.config
         override = ResolvConf(
             config.dns or self.dns.nameservers,
             config.dns_search or self.dns.search,
             config.dns_options or self.dns.options,
         )
-        resolv = render_resolv(
-            read_text(self._host_files.resolv_conf), override, keep_local_nameservers=host_mode
-        )
-        write_in_place(os.path.join(container.path, "resolv.conf"), resolv)
-        self._write_hosts(container, state.sandbox_id, state.hostname, host_mode)
+        source = self._host_files.resolv_conf
+        host_text = read_text(source)
+        endpoints = list(self._sandbox_endpoints(sandbox_id).values())
+        if host_mode:
+            text = render_resolv(host_text, override, keep_local_nameservers=True)
+        elif any(dns_enabled(self._ctl.network(e.network_id)) for e in endpoints):
+            text = render_resolv_internal(host_text, override, source=source)
+        else:
+            ipv6 = any(e.ipv6 is not None for e in endpoints)
+            source, host_text = legacy_source(source, host_text)
+            text = render_resolv_legacy(host_text, override, source=source, ipv6=ipv6)
+        write_in_place(os.path.join(container.path, "resolv.conf"), text)
 
-    def refresh_hosts(self, container: Container) -> None:
+    def refresh_resolv(self, container: Container) -> None:
+        """After a live connect/disconnect: gaining or losing the last user-defined network
+        switches between the embedded server and the host's copy."""
+        assert container.sandbox_id is not None
+        host_mode = self.mode(container) is Mode.HOST
+        self._write_resolv(container, container.sandbox_id, host_mode)
+
+    def refresh_hosts(self, container: Container, joining: Joining | None = None) -> None:
+        """``joining``: a linked container that is starting (not running yet) in its sandbox."""
         assert container.sandbox_id is not None
         with open(os.path.join(container.path, "hostname")) as f:
             hostname = f.read().strip()
         host_mode = self.mode(container) is Mode.HOST
-        self._write_hosts(container, container.sandbox_id, hostname, host_mode)
+        self._write_hosts(container, container.sandbox_id, hostname, host_mode, joining)
 
     def _write_hosts(
-        self, container: Container, sandbox_id: str, hostname: str, host_mode: bool
+        self,
+        container: Container,
+        sandbox_id: str,
+        hostname: str,
+        host_mode: bool,
+        joining: Joining | None = None,
     ) -> None:
         endpoints = list(self._sandbox_endpoints(sandbox_id).values())
         names = own_names(hostname, container.config.domainname)
@@ -216,24 +304,7 @@ class ContainerNetworking:
                     continue
                 address = gateway
             extra.append(HostEntry(address, (name,)))
-        extra += self._link_entries(container)
         base = read_text(self._host_files.hosts) if host_mode else None
-        text = render_hosts(own, extra, base=base)
+        links = self.links.hosts(container, self.hostname, joining)
+        text = render_hosts(own, extra, base=base, links=links)
         write_in_place(os.path.join(container.path, "hosts"), text)
-
-    def _link_entries(self, container: Container) -> list[HostEntry]:
-        """Legacy --link: the linked container's address under its alias and its name."""
-        entries = []
-        for link in container.config.links:
-            ref, _, alias = link.partition(":")
-            other = self._lookup(ref)
-            if other.state.status != "running":
-                raise Conflict(
-                    f"Cannot link to a non running container: /{other.name} AS "
-                    f"/{container.name}/{alias or other.name}"
-                )
-            addresses = [e.ipv4 for e in self.endpoints(other).values() if e.ipv4 is not None]
-            if addresses:
-                names = tuple(dict.fromkeys((alias or other.name, other.name)))
-                entries.append(HostEntry(str(addresses[0].ip), names))
-        return entries

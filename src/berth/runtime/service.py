@@ -86,6 +86,7 @@ class ContainerRuntime(LifecycleMixin, StdioMixin):
             self._records.get,
             dns=dns or ResolvConf(),
             host_files=host_files or HostFiles(),
+            containers=lambda: [r.container for r in self._records.all()],
         )
         self._shims = shimclient.ShimLauncher(
             shim_command or (sys.executable, "-m", "berth.runtime.forkserver", exec_root)
@@ -226,7 +227,7 @@ class ContainerRuntime(LifecycleMixin, StdioMixin):
         return LaunchSpec(
             id=container.id,
             args=[*config.entrypoint, *config.cmd],
-            env=container_env(config.env, net.hostname, config.tty),
+            env=container_env((*net.link_env, *config.env), net.hostname, config.tty),
             netns=net.netns_path,
             log_path=self._log_path(container.id),
             cwd=config.working_dir or "/",

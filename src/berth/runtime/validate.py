@@ -15,10 +15,13 @@ from dataclasses import replace
 from enum import Enum
 
 from berth.model.errors import Forbidden, InvalidParameter
+from berth.model.ids import validate_name
 from berth.model.network import Network
 from berth.runtime.api import Container, ContainerConfig, EndpointSettings
 from berth.runtime.etcfiles import parse_extra_host, validate_dns
+from berth.runtime.links import check_links
 from berth.runtime.policy import validate_policy
+from berth.runtime.syntax import parse_link, validate_dns_options, validate_dns_search
 
 CONTAINER_PREFIX = "container:"
 DEFAULT_BRIDGE = "bridge"
@@ -75,6 +78,8 @@ def _check_basics(config: ContainerConfig) -> None:
     for host in config.extra_hosts:
         parse_extra_host(host)
     validate_dns(config.dns)
+    validate_dns_search(config.dns_search)
+    validate_dns_options(config.dns_options)
 
 
 def _check_container_mode(config: ContainerConfig, container: Callable[[str], Container]) -> None:
@@ -101,17 +106,36 @@ def _check_container_mode(config: ContainerConfig, container: Callable[[str], Co
         raise InvalidParameter(SHARED_NETNS)
 
 
+PREDEFINED = ("bridge", "host", "none")
+_ALIASES_USER_DEFINED = "network-scoped aliases are only supported for user-defined networks"
+_IP_USER_DEFINED = "user-specified IP address is supported on user-defined networks only"
+_IP_USER_SUBNET = (
+    "user specified IP address is supported only when connecting to networks with user "
+    "configured subnets"
+)
+
+
 def _check_settings(network: Network, settings: EndpointSettings) -> None:
-    if network.name != DEFAULT_BRIDGE:
-        return
-    if settings.aliases:
-        raise InvalidParameter(
-            "network-scoped alias is supported only for containers in user defined networks"
-        )
-    if settings.ipv4 or settings.ipv6:
-        raise InvalidParameter(
-            "user specified IP address is supported on user defined networks only"
-        )
+    """Docker's validateEndpointSettings: aliases and static addresses on user-defined
+    networks only, each address inside a subnet the user configured; plus the form of the
+    aliases and links (names in /etc/hosts and the embedded DNS)."""
+    for alias in settings.aliases:
+        validate_name("alias", alias)
+    for link in settings.links:
+        parse_link(link)
+    if network.name in PREDEFINED:
+        if settings.aliases:
+            raise InvalidParameter(_ALIASES_USER_DEFINED)
+        if settings.ipv4 or settings.ipv6:
+            raise InvalidParameter(_IP_USER_DEFINED)
+    for address in (settings.ipv4, settings.ipv6):
+        if address is None:
+            continue
+        configured = [c.subnet for c in network.ipam.config if c.subnet is not None]
+        if not any(s.version == address.version for s in configured):
+            raise InvalidParameter(f"{_IP_USER_SUBNET} (network {network.name}, {address})")
+        if not any(address in s for s in configured if s.version == address.version):
+            raise InvalidParameter(f"no configured subnet contains IP address {address}")
 
 
 def _networks(
@@ -177,8 +201,7 @@ def normalize(
     """Raise InvalidParameter/NotFound with Docker's wording, or return the normalised config.
     ``network`` and ``container`` resolve references (and raise NotFound)."""
     _check_basics(config)
-    for link in config.links:
-        container(link.split(":", 1)[0])
+    check_links(config, container)
     mode = mode_of(config, network)
     if mode is Mode.CONTAINER:
         _check_container_mode(config, container)

@@ -9,22 +9,28 @@ endpoint needs in the kernel after a crash or a reboot, with the same steps crea
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import partial
 from ipaddress import (
     IPv4Address,
     IPv4Interface,
-    IPv4Network,
     IPv6Address,
     IPv6Interface,
-    IPv6Network,
     ip_interface,
 )
 
 from berth.controller.transaction import Teardown, Transaction
 from berth.drivers.api import Capabilities, EndpointResult, JoinResult, NetworkResult
 from berth.drivers.bridge.config import BridgeConfig, bridge_name_for, parse_bridge_options
-from berth.firewall.api import Firewall, NetworkIntent, PortIntent
+from berth.drivers.bridge.intents import (
+    bridge_of,
+    config_of,
+    host_ifname,
+    network_intent,
+    port_intents,
+    veth_name,
+)
+from berth.firewall.api import EndpointIntent, Firewall, LinkIntent
 from berth.kernel.api import IPInterface, Kernel
 from berth.model.endpoint import Endpoint, Sandbox
 from berth.model.errors import BridgeInUse, InternalError, InvalidParameter
@@ -37,11 +43,6 @@ ALIAS_PREFIX = "berth:"
 
 def owner_alias(object_id: str) -> str:
     return ALIAS_PREFIX + object_id
-
-
-def host_ifname(endpoint_id: str) -> str:
-    """Host end of an endpoint's veth: 'vb' + 12 hex of the endpoint id (14 chars < IFNAMSIZ)."""
-    return "vb" + endpoint_id[:12]
 
 
 class BridgeDriver:
@@ -63,7 +64,7 @@ class BridgeDriver:
         parse_bridge_options(options, predefined=predefined)
 
     def create_network(self, network: Network) -> NetworkResult:
-        config = _config(network)
+        config = config_of(network)
         bridge = bridge_name_for(network.id, config)
         netlink = self._kernel.netlink
         with Transaction(f"create bridge network {network.name}") as undo:
@@ -75,7 +76,7 @@ class BridgeDriver:
                 netlink.add_bridge(None, bridge, mtu=config.mtu, alias=owner_alias(network.id))
                 undo.on_rollback("delete bridge", lambda: netlink.delete_link(None, bridge))
             kept = self._setup_bridge(network, config, bridge, undo, adopted=not created)
-            intent = _intent(network, config, bridge)
+            intent = network_intent(network)
             self._firewall.add_network(intent)
             undo.on_rollback("firewall", lambda: self._firewall.remove_network(intent))
             undo.commit()
@@ -120,11 +121,11 @@ class BridgeDriver:
         return kept
 
     def delete_network(self, network: Network) -> None:
-        config = _config(network)
+        config = config_of(network)
         bridge = bridge_of(network)
         netlink = self._kernel.netlink
         teardown = Teardown(f"delete bridge network {network.name}")
-        intent = _intent(network, config, bridge)
+        intent = network_intent(network)
         teardown.step("firewall", lambda: self._firewall.remove_network(intent))
         if network.driver_state.get("created_bridge", True):
             teardown.step(f"delete {bridge}", lambda: netlink.delete_link(None, bridge))
@@ -155,26 +156,34 @@ class BridgeDriver:
     def join(
         self, network: Network, endpoint: Endpoint, sandbox: Sandbox, ifname: str
     ) -> JoinResult:
-        config = _config(network)
+        config = config_of(network)
         bridge = str(network.driver_state["bridge"])
         host_end = veth_name(endpoint)
-        # One call, all or nothing: the host end is created up and a port of the bridge, with
-        # hairpin (with br_netfilter loaded, a container's own published port is DNATed at the
-        # bridge and sent back out of the port it came in on) and isolation (ports of an ICC-off
-        # bridge may reach the gateway only, not each other).
-        self._kernel.netlink.add_veth(
-            None,
-            host_end,
-            peer_ns=sandbox.netns_path,
-            peer_name=ifname,
-            mtu=config.mtu,
-            peer_mac=endpoint.mac,
-            alias=owner_alias(endpoint.id),
-            master=bridge,
-            up=True,
-            hairpin=True,
-            isolated=not config.icc,
-        )
+        # On an ICC-off network the port is filtered before it joins the bridge (the firewall
+        # matches it by name), so it never talks to the other ports unfiltered.
+        isolation = None if config.icc else EndpointIntent(host_end, bridge)
+        if isolation is not None:
+            self._firewall.add_endpoint(isolation)
+        try:
+            # One call, all or nothing: the host end is created up and a port of the bridge,
+            # with hairpin (with br_netfilter loaded, a container's own published port is
+            # DNATed at the bridge and sent back out of the port it came in on).
+            self._kernel.netlink.add_veth(
+                None,
+                host_end,
+                peer_ns=sandbox.netns_path,
+                peer_name=ifname,
+                mtu=config.mtu,
+                peer_mac=endpoint.mac,
+                alias=owner_alias(endpoint.id),
+                master=bridge,
+                up=True,
+                hairpin=True,
+            )
+        except BaseException:
+            if isolation is not None:
+                self._firewall.remove_endpoint(isolation)
+            raise
         pool4, pool6 = network.pool(4), network.pool(6)
         routed = not network.internal
         return JoinResult(
@@ -193,23 +202,27 @@ class BridgeDriver:
         # involve no translation to it, so a reused address inherits nothing.
         if not background or endpoint.ifname is None:
             netlink.delete_link(None, host_end)
-            return
-        # The pair is out of the sandbox and the bridge at once and deleted later; the new alias
-        # is no endpoint's id, so berthd's orphan sweep removes the pair if a crash comes first.
-        netlink.detach_veth(
-            None,
-            host_end,
-            peer_ns=sandbox.netns_path,
-            peer_name=endpoint.ifname,
-            alias=owner_alias(f"detached-{endpoint.id}"),
-        )
+        else:
+            # The pair is out of the sandbox and the bridge at once and deleted later; the new
+            # alias is no endpoint's id, so berthd's orphan sweep removes the pair if a crash
+            # comes first.
+            netlink.detach_veth(
+                None,
+                host_end,
+                peer_ns=sandbox.netns_path,
+                peer_name=endpoint.ifname,
+                alias=owner_alias(f"detached-{endpoint.id}"),
+            )
+        # Only once the port is off the bridge: until then it stays filtered.
+        if not config_of(network).icc:
+            self._firewall.remove_endpoint(EndpointIntent(host_end, bridge_of(network)))
 
     # --- repair (daemon start-up reconciliation) -------------------------------------------
 
     def repair_network(self, network: Network) -> list[str]:
         """Make the network's bridge exist, up, with its gateway addresses; returns what was
         repaired. A bridge berth adopted (did not create) is never re-created."""
-        config = _config(network)
+        config = config_of(network)
         bridge = bridge_of(network)
         link = self._kernel.netlink.get_link(None, bridge)
         repairs: list[str] = []
@@ -251,7 +264,8 @@ class BridgeDriver:
         if link.master == bridge and link.up:
             return []
         netlink.set_link(None, host_end, master=bridge, up=True)
-        netlink.set_bridge_port(None, host_end, hairpin=True, isolated=not _config(network).icc)
+        # not isolated: ICC is the firewall's (endpoint intents), so that links can pass
+        netlink.set_bridge_port(None, host_end, hairpin=True, isolated=False)
         return [f"re-attached {host_end} to {bridge}"]
 
     # --- published ports -----------------------------------------------------------------
@@ -279,20 +293,16 @@ class BridgeDriver:
             )
         teardown.finish()
 
+    # --- legacy links (bridge networks only, like Docker's) ------------------------------
 
-def bridge_of(network: Network) -> str:
-    """The bridge device of a bridge network (recorded at creation)."""
-    return str(network.driver_state.get("bridge") or bridge_name_for(network.id, _config(network)))
+    def open_links(self, network: Network, links: Sequence[LinkIntent]) -> None:
+        """Let ``links`` through on ``network``: nothing to do when its ICC is on."""
+        if links and not config_of(network).icc:
+            self._firewall.open_links(links)
 
-
-def veth_name(endpoint: Endpoint) -> str:
-    """The host end of a joined endpoint's veth pair."""
-    return str(endpoint.driver_state.get("host_ifname") or host_ifname(endpoint.id))
-
-
-def network_intent(network: Network) -> NetworkIntent:
-    """What the firewall holds for a stored network (``Firewall.reload`` rebuilds from these)."""
-    return _intent(network, _config(network), bridge_of(network))
+    def close_links(self, network: Network, links: Sequence[LinkIntent]) -> None:
+        if links and not config_of(network).icc:
+            self._firewall.close_links(links)
 
 
 def _check_adoptable(network: Network, kind: str, alias: str | None, bridge: str) -> None:
@@ -302,10 +312,6 @@ def _check_adoptable(network: Network, kind: str, alias: str | None, bridge: str
         raise InvalidParameter(f"{bridge} already exists on the host and is not a bridge")
     if alias and alias.startswith(ALIAS_PREFIX) and alias != owner_alias(network.id):
         raise BridgeInUse(bridge, alias.removeprefix(ALIAS_PREFIX)[:12])
-
-
-def _config(network: Network) -> BridgeConfig:
-    return parse_bridge_options(network.options, predefined=True)
 
 
 def _v4(address: object) -> IPv4Address | None:
@@ -325,36 +331,3 @@ def _gateway_addresses(
             continue
         addresses.append(ip_interface(f"{pool.gateway}/{pool.subnet.prefixlen}"))
     return addresses
-
-
-def _intent(network: Network, config: BridgeConfig, bridge: str) -> NetworkIntent:
-    return NetworkIntent(
-        bridge=bridge,
-        subnets4=tuple(p.subnet for p in network.pools if isinstance(p.subnet, IPv4Network)),
-        subnets6=tuple(p.subnet for p in network.pools if isinstance(p.subnet, IPv6Network)),
-        icc=config.icc,
-        masquerade=config.masquerade and not network.internal,
-        internal=network.internal,
-        snat4=config.snat4,
-        snat6=config.snat6,
-    )
-
-
-def port_intents(
-    network: Network, endpoint: Endpoint, ports: tuple[PublishedPort, ...]
-) -> list[PortIntent]:
-    bridge = str(network.driver_state.get("bridge", ""))
-    intents = []
-    for port in ports:
-        address = endpoint.ipv4 if port.host_ip.version == 4 else endpoint.ipv6
-        if address is None:
-            raise InvalidParameter(
-                f"cannot publish {port}: endpoint {endpoint.name} has no "
-                f"IPv{port.host_ip.version} address on network {network.name}"
-            )
-        intents.append(
-            PortIntent(
-                port.proto, port.host_ip, port.host_port, address.ip, port.container_port, bridge
-            )
-        )
-    return intents
