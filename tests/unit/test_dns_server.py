@@ -1,6 +1,7 @@
-"""The DNS server following the controller (events from worker threads, applied on the loop
-before the caller resumes) and its place in berthd's wiring, without root: the sandboxes here
-have no namespace, so the server cannot listen in them and says so; the table still follows."""
+"""The DNS server following the controller (events from worker threads mark the table stale on
+the loop before the caller resumes; the table is rebuilt once, lazily, when asked) and its place
+in berthd's wiring, without root: the sandboxes here have no namespace, so the server cannot
+listen in them and says so; the table still follows."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ from berth.dns.names import Records, resolve
 from berth.dns.nfthelper import NftHelper, serve
 from berth.dns.server import DnsServer, DnsSettings, SandboxDns
 from berth.events import Event
-from berth.model.errors import KernelError, NotFound
+from berth.model.endpoint import Endpoint, Sandbox
+from berth.model.errors import KernelError, NotFound, SandboxNotFound
+from berth.model.network import Network
 from tests.unit.test_dns_names import World, network
 
 
@@ -31,6 +34,7 @@ class State:
     def __init__(self, world: World) -> None:
         self.world = world
         self.reads = 0
+        self.lookups = 0
 
     def networks(self) -> list:  # type: ignore[type-arg]
         self.reads += 1
@@ -42,14 +46,30 @@ class State:
     def sandboxes(self) -> list:  # type: ignore[type-arg]
         return list(self.world.sandboxes.values())
 
+    def network(self, ref: str) -> Network:
+        self.lookups += 1
+        return next(n for n in self.world.networks if ref in (n.id, n.name))
 
-def answer(server: DnsServer, world: World, asker: str, name: str) -> object:
-    view = server.table.view(world.sandboxes[asker].id)
+    def endpoint(self, ref: str) -> Endpoint:
+        self.lookups += 1
+        return next(e for e in self.world.endpoints if e.id == ref)
+
+    def sandbox(self, ref: str) -> Sandbox:
+        self.lookups += 1
+        for sandbox in self.world.sandboxes.values():
+            if ref in (sandbox.id, sandbox.name):
+                return sandbox
+        raise SandboxNotFound(ref)
+
+
+async def answer(server: DnsServer, world: World, asker: str, name: str) -> object:
+    table = await server.current_table()
+    view = table.view(world.sandboxes[asker].id)
     assert view is not None
-    return resolve(server.table.scope(view), name, 1)
+    return resolve(table.scope(view), name, 1)
 
 
-async def test_an_event_is_applied_before_the_controller_call_returns(
+async def test_a_change_is_seen_by_the_first_question_after_the_controller_call_returns(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     loop = asyncio.get_running_loop()
@@ -57,20 +77,41 @@ async def test_an_event_is_applied_before_the_controller_call_returns(
     world = World()
     front = world.add_network(network("front", "10.20.0.0/24"))
     world.join("web", front, "10.20.0.2")
+    state = State(world)
     with caplog.at_level(logging.WARNING):
-        await server.start(State(world))
+        await server.start(state)
     assert "cannot listen in sandbox" in caplog.text  # no namespace here; the table follows
-    assert server.listening == {}
+    assert server.listening == {} and not server.stale
 
     def connect_in_a_worker_thread() -> None:
-        world.join("api", front, "10.20.0.3")
-        server.publish(Event("network", "connect", front.id, {"container": "x"}))
+        api = world.join("api", front, "10.20.0.3")
+        server.publish(Event("network", "connect", front.id, {"container": api.sandbox_id}))
 
+    reads = state.reads
     await loop.run_in_executor(None, connect_in_a_worker_thread)
-    # nothing else ran on the loop in between: the update came first
-    assert answer(server, world, "web", "api") == Records((ip_address("10.20.0.3"),))
+    assert server.stale and state.reads == reads  # nothing rebuilt on the caller's path
+    assert await answer(server, world, "web", "api") == Records((ip_address("10.20.0.3"),))
+    assert state.reads == reads + 1 and not server.stale
     await server.close()
     server.publish(Event("network", "disconnect", front.id))  # after close: ignored
+
+
+async def test_a_burst_of_changes_costs_one_rebuild() -> None:
+    loop = asyncio.get_running_loop()
+    server = DnsServer(loop, DnsSettings(host_resolv_conf="/nonexistent"), binder=Binder())
+    world = World()
+    front = world.add_network(network("front", "10.20.0.0/24"))
+    state = State(world)
+    await server.start(state)
+    rebuilds = server.rebuilds
+    for i in range(20):
+        joined = world.join(f"c{i}", front, f"10.20.0.{i + 2}")
+        server.publish(Event("network", "connect", front.id, {"container": joined.sandbox_id}))
+    # questions asked together share the rebuild
+    found = await asyncio.gather(*(answer(server, world, "c0", f"c{i}") for i in range(20)))
+    assert found == [Records((ip_address(f"10.20.0.{i + 2}"),)) for i in range(20)]
+    assert server.rebuilds == rebuilds + 1
+    await server.close()
 
 
 async def test_other_events_do_not_rebuild() -> None:
@@ -81,24 +122,35 @@ async def test_other_events_do_not_rebuild() -> None:
     reads = state.reads
     server.publish(Event("network", "create", "n"))
     server.publish(Event("container", "start", "c"))
-    assert state.reads == reads
+    await server.current_table()
+    assert state.reads == reads and not server.stale
     server.publish(Event("network", "destroy", "n"))
+    assert server.stale and state.reads == reads and state.lookups == 0
+    await server.current_table()
     assert state.reads == reads + 1
     await server.close()
 
 
-async def test_a_failing_rebuild_does_not_fail_the_publisher(
+async def test_a_failing_rebuild_does_not_fail_the_publisher_nor_the_question(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     class Broken(State):
         def networks(self) -> list:  # type: ignore[type-arg]
             raise RuntimeError("store is gone")
 
+        def sandbox(self, ref: str) -> Sandbox:
+            raise RuntimeError("store is gone")
+
     server = DnsServer(asyncio.get_running_loop(), DnsSettings(host_resolv_conf="/nonexistent"))
     server._controller = Broken(World())
     with caplog.at_level(logging.ERROR):
-        server.publish(Event("network", "connect", "n"))
-    assert "store is gone" in caplog.text
+        server.publish(Event("network", "connect", "n", {"container": "x"}))
+        assert "store is gone" in caplog.text
+        caplog.clear()
+        server._generation += 1  # a change the publisher could not follow
+        table = await server.current_table()  # the previous table, and a log line
+    assert table is server.table and "store is gone" in caplog.text
+    await server.close()
 
 
 def test_configure_keeps_the_server_and_changes_its_upstreams() -> None:

@@ -3,15 +3,17 @@ on a user-defined network at 127.0.0.11:53 (UDP and TCP), with no process per sa
 
 Keeping up with the controller: ``publish`` is an ``EventSink`` for the controller's network
 events. It runs in the thread that made the change, right after the change committed and before
-the controller call returns to its caller, and it rebuilds the name table from the controller's
-records and opens the listening sockets of sandboxes that joined their first DNS-enabled network
-(``berth.dns.binding``: created inside their namespaces, never on the event loop, on ports a nat
-rule in the sandbox redirects 127.0.0.11:53 to). The result is handed to the loop with
-``call_soon_threadsafe``, which runs it before the loop resumes whoever awaited the controller
-call: a container started by the runtime, or a ``network connect`` answered by the API, can
-query its new names at once. Hand-overs are made under one lock, so they reach the loop in the
-order the table was read. Listeners of sandboxes that left their last such network (or were
-deleted) are closed there too.
+the controller call returns to its caller, and does only what cannot wait: it opens the
+listening sockets of a sandbox that joined its first DNS-enabled network (``berth.dns.binding``:
+created inside its namespace, never on the event loop, on ports a nat rule in the sandbox
+redirects 127.0.0.11:53 to), closes those of one that left its last, and marks the name table
+stale. The listeners and the staleness reach the loop with ``call_soon_threadsafe``, which runs
+them before the loop resumes whoever awaited the controller call. The table itself is rebuilt
+lazily, in a worker thread, when a question arrives while it is stale: a burst of connects costs
+one rebuild, and a connect answered by the API never waits for one (with hundreds of sandboxes a
+rebuild takes milliseconds). A question asked while the table is stale waits for the rebuild, so
+a container that has just joined a network, or a ``network connect`` that has just returned,
+always sees the names as they are now.
 
 Answering: local names from the table (``berth.dns.names``), encoded by ``berth.dns.wire``; UDP
 answers are cached per view (the networks a sandbox is on) keyed by the query's bytes after its
@@ -38,7 +40,17 @@ from dnslib import DNSError
 from berth.dns.binding import Binder
 from berth.dns.forward import Forwarder, Silent, Upstream, choose_upstreams
 from berth.dns.listener import Listener
-from berth.dns.names import AAAA, EMPTY_VIEW, A, Forward, NameTable, Records, TableBuilder, resolve
+from berth.dns.names import (
+    AAAA,
+    EMPTY_VIEW,
+    A,
+    Forward,
+    NameTable,
+    Records,
+    TableBuilder,
+    dns_enabled,
+    resolve,
+)
 from berth.dns.nfthelper import NftHelper
 from berth.dns.resolvconf import DEFAULT_PATH, HostNameservers, is_address, ndots_set
 from berth.dns.wire import (
@@ -53,7 +65,7 @@ from berth.dns.wire import (
 )
 from berth.events import Event
 from berth.model.endpoint import Endpoint, Sandbox
-from berth.model.errors import BerthError
+from berth.model.errors import BerthError, NotFound
 from berth.model.network import Network
 
 log = logging.getLogger(__name__)
@@ -72,6 +84,9 @@ class State(Protocol):
     def networks(self) -> Sequence[Network]: ...
     def endpoints(self) -> Sequence[Endpoint]: ...
     def sandboxes(self) -> Sequence[Sandbox]: ...
+    def network(self, ref: str) -> Network: ...
+    def endpoint(self, ref: str) -> Endpoint: ...
+    def sandbox(self, ref: str) -> Sandbox: ...
 
 
 @dataclass(frozen=True)
@@ -132,6 +147,10 @@ class DnsServer:
         self._caches: dict[tuple[str, ...], dict[bytes, bytes]] = {}
         self._warned: dict[str, float] = {}
         self._closed = False
+        self._generation = 0  # changes seen (publish, under _lock)
+        self._table_generation = -1  # the changes ``table`` reflects (the loop's)
+        self._rebuild: asyncio.Task[None] | None = None
+        self.rebuilds = 0
 
     # --- keeping up with the controller (any thread) ---------------------------------------
 
@@ -144,13 +163,44 @@ class DnsServer:
 
     def publish(self, event: Event) -> None:
         """EventSink: a network event from the controller (others are ignored). Never raises;
-        blocks its caller for the rebuild (a few ms with hundreds of sandboxes)."""
+        blocks its caller only to open or close the sandbox's listener."""
         if event.type != "network" or event.action not in ("connect", "disconnect", "destroy"):
             return
         try:
-            self.sync()
+            self._follow(event.attributes.get("container", ""))
         except Exception as err:  # DNS must not fail a network operation that succeeded
             log.error("embedded DNS: updating after %s failed: %s", event.action, err)
+
+    @property
+    def stale(self) -> bool:
+        """Has anything changed since the table was built?"""
+        return self._table_generation != self._generation
+
+    async def current_table(self) -> NameTable:
+        """The name table as it is now (rebuilt first if it is stale)."""
+        await self._fresh()
+        return self.table
+
+    def _follow(self, sandbox_id: str) -> None:
+        """Mark the table stale; open or close ``sandbox_id``'s listener if that changed."""
+        controller = self._controller
+        if controller is None or self._closed:
+            return
+        with self._lock:
+            self._generation += 1
+            opened: Opened = {}
+            closing: list[str] = []
+            if sandbox_id:
+                path, exists = _served_path(controller, sandbox_id)
+                current = self._open.get(sandbox_id)
+                if current is not None and current != path:
+                    if exists and path is None:
+                        self.binder.release(current)  # it stays, without DNS
+                    closing.append(sandbox_id)
+                    del self._open[sandbox_id]
+                if path is not None and current != path:
+                    self._open_listener(sandbox_id, path, opened)
+            self._hand(opened, self._invalidate, opened, closing)
 
     def sync(self) -> None:
         """Rebuild the table, open and close listeners, hand both to the loop (blocking)."""
@@ -158,45 +208,82 @@ class DnsServer:
         if controller is None or self._closed:
             return
         with self._lock:
+            generation = self._generation
             sandboxes = controller.sandboxes()
             table = self._builder.build(controller.networks(), controller.endpoints(), sandboxes)
             wanted = {s.id: s.netns_path for s in sandboxes if s.id in table.views}
             opened: Opened = {}
             for sandbox_id, path in wanted.items():
-                if self._open.get(sandbox_id) == path:
-                    continue
-                try:
-                    udp, tcp = self.binder.open(path)
-                except (OSError, BerthError) as err:
-                    log.warning(
-                        "embedded DNS: cannot listen in sandbox %s: %s", sandbox_id[:12], err
-                    )
-                    continue
-                opened[sandbox_id] = (path, udp, tcp)
+                if self._open.get(sandbox_id) != path:
+                    self._open_listener(sandbox_id, path, opened)
             closing = [sid for sid, path in self._open.items() if wanted.get(sid) != path]
             remaining = {s.id for s in sandboxes}
             for sandbox_id in closing:
                 if sandbox_id in remaining and sandbox_id not in wanted:
                     self.binder.release(self._open[sandbox_id])  # it stays, without DNS
                 del self._open[sandbox_id]
-            self._open.update({sid: path for sid, (path, _u, _t) in opened.items()})
-            try:
-                self._loop.call_soon_threadsafe(self._apply, table, opened, closing)
-            except RuntimeError:  # the loop is closed: berthd is exiting
-                _close_opened(opened)
+            self._hand(opened, self._apply, table, generation, opened, closing)
 
-    def _apply(
-        self,
-        table: NameTable,
-        opened: Opened,
-        closing: list[str],
-    ) -> None:
-        """On the loop: the new table, a fresh cache, listeners closed and started."""
-        if self._closed:
+    def _open_listener(self, sandbox_id: str, path: str, opened: Opened) -> None:
+        try:
+            udp, tcp = self.binder.open(path)
+        except (OSError, BerthError) as err:
+            log.warning("embedded DNS: cannot listen in sandbox %s: %s", sandbox_id[:12], err)
+            return
+        opened[sandbox_id] = (path, udp, tcp)
+        self._open[sandbox_id] = path
+
+    def _hand(self, opened: Opened, callback: Callable[..., None], *args: object) -> None:
+        """Run ``callback`` on the loop (under ``_lock``: hand-overs keep their order)."""
+        try:
+            self._loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # the loop is closed: berthd is exiting
             _close_opened(opened)
+
+    async def _fresh(self) -> None:
+        """Wait until the table reflects every change published so far (one rebuild in a
+        worker thread for any number of changes; questions asked meanwhile share it)."""
+        if not self.stale or self._closed:
+            return
+        if self._rebuild is None or self._rebuild.done():
+            self._rebuild = self._loop.create_task(self._rebuild_until_fresh())
+        try:
+            await asyncio.shield(self._rebuild)
+        except Exception as err:  # answer from the table there is (a log line per failure)
+            log.debug("embedded DNS: answering from the previous table: %s", err)
+
+    async def _rebuild_until_fresh(self) -> None:
+        try:
+            while self.stale and not self._closed:
+                self.rebuilds += 1
+                await asyncio.to_thread(self.sync)  # _apply runs before this resumes
+        except Exception as err:
+            log.error("embedded DNS: rebuilding the name table failed: %s", err)
+            raise
+
+    def _invalidate(self, opened: Opened, closing: list[str]) -> None:
+        """On the loop, after a change: listeners closed and started; no cached answer
+        survives (each listener gets an empty cache of its own until the next rebuild)."""
+        if self._listen(opened, closing):
+            for listener in self._listeners.values():
+                listener.cache = {}
+            self._caches = {}
+
+    def _apply(self, table: NameTable, generation: int, opened: Opened, closing: list[str]) -> None:
+        """On the loop, after a rebuild: the new table, views and shared caches."""
+        if not self._listen(opened, closing):
             return
         self.table = table
+        self._table_generation = generation
         self._caches = {}
+        for sandbox_id, listener in self._listeners.items():
+            listener.view = table.views.get(sandbox_id, EMPTY_VIEW)
+            listener.cache = self._caches.setdefault(listener.view.networks, {})
+
+    def _listen(self, opened: Opened, closing: list[str]) -> bool:
+        if self._closed:
+            _close_opened(opened)
+            return False
         for sandbox_id in closing:
             listener = self._listeners.pop(sandbox_id, None)
             self._warned.pop(sandbox_id, None)
@@ -207,9 +294,7 @@ class DnsServer:
             listener = Listener(self, sandbox_id, path, udp=udp, tcp=tcp)
             self._listeners[sandbox_id] = listener
             listener.start()
-        for sandbox_id, listener in self._listeners.items():
-            listener.view = table.views.get(sandbox_id, EMPTY_VIEW)
-            listener.cache = self._caches.setdefault(listener.view.networks, {})
+        return True
 
     def configure(self, settings: DnsSettings) -> None:
         """New daemon settings (SIGHUP): used from the next forwarded query; listeners stay."""
@@ -228,6 +313,8 @@ class DnsServer:
             self.stats.cache_hits += listener.hits
             listener.close()
         self._listeners.clear()
+        if self._rebuild is not None:
+            await asyncio.gather(self._rebuild, return_exceptions=True)
         if self._helper is not None:
             if self._warming is not None:
                 await asyncio.gather(self._warming, return_exceptions=True)
@@ -247,8 +334,12 @@ class DnsServer:
             query = parse_query(data)
         except Rejected as rejected:
             return rejected.response
-        if query.qclass != CLASS_IN:
-            return query  # CHAOS and friends are not about containers
+        if query.qclass != CLASS_IN or self.stale:
+            return query  # CHAOS and friends are not about containers; stale: see ``forward``
+        return self._answer(listener, query, data, udp=udp)
+
+    def _answer(self, listener: Listener, query: Query, data: bytes, *, udp: bool) -> bytes | Query:
+        """The local answer from the current table, or ``query`` to forward it."""
         answer = resolve(self.table.scope(listener.view), query.name, query.qtype)
         if isinstance(answer, Forward):
             if answer.single_label and query.qtype in (A, AAAA) and self._ndots(listener):
@@ -272,6 +363,11 @@ class DnsServer:
         return packed
 
     async def forward(self, listener: Listener, query: Query, data: bytes, *, udp: bool) -> bytes:
+        if query.qclass == CLASS_IN and self.stale:
+            await self._fresh()
+            local = self._answer(listener, query, data, udp=udp)
+            if isinstance(local, bytes):
+                return local
         try:
             upstreams = self.upstreams(listener)
             if not upstreams:
@@ -343,6 +439,24 @@ class DnsServer:
         counts["cache_hits"] += hits
         counts["sandboxes"] = len(self._listeners)
         return counts
+
+
+def _served_path(controller: State, sandbox_id: str) -> tuple[str | None, bool]:
+    """The namespace of ``sandbox_id`` if it is on a DNS-enabled network (else None), and
+    whether the sandbox exists at all."""
+    try:
+        sandbox = controller.sandbox(sandbox_id)
+        if sandbox.host_mode:
+            return None, True
+        for ref in sandbox.endpoints:
+            endpoint = controller.endpoint(ref)
+            if endpoint.sandbox_id == sandbox.id and dns_enabled(
+                controller.network(endpoint.network_id)
+            ):
+                return sandbox.netns_path, True
+    except NotFound:
+        return None, False
+    return None, True
 
 
 def _close_opened(opened: Opened) -> None:
