@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # berth's main job end to end: berthd + the berth CLI. A network, a web container publishing
-# 8080->80, reached from the host's 127.0.0.1:8080 and from another container, exec, logs, ps,
+# 8080->80, reached from the host's 127.0.0.1:8080 and from another container (by address and by
+# name through the embedded DNS), exec, logs, ps,
 # then everything removed again.
 #
 # berthd's "host" here is a throwaway network namespace (like berth's tests), so nothing touches
@@ -68,6 +69,9 @@ in_host python3 -c "$CLIENT" 127.0.0.1 8080
 
 say "from another container on 'front': $web_ip:80"
 "$BIN/berth" run --rm --network front demo python3 -c "$CLIENT" "$web_ip" 80
+
+say "and by name: web:80 (berthd's embedded DNS at 127.0.0.11 in every sandbox on 'front')"
+"$BIN/berth" run --rm --name client --network front demo python3 -c "$CLIENT" web 80
 
 say "berth exec web hostname; berth logs web"
 "$BIN/berth" exec web hostname

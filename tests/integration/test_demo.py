@@ -29,5 +29,7 @@ def test_cli_demo_runs_end_to_end() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "hello from web, you are 10.77.0.1" in result.stdout  # host 127.0.0.1:8080 via DNAT
     assert "hello from web, you are 10.77.0.3" in result.stdout  # another container
+    by_name = result.stdout.split("and by name")[1].split("==>")[0]
+    assert "hello from web, you are 10.77.0." in by_name  # embedded DNS
     assert "front 10.77.0.0/24 via 10.77.0.1, containers: 1" in result.stdout
     assert "elements" not in result.stdout.split("empty again:")[1]
