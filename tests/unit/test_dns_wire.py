@@ -191,17 +191,25 @@ def test_what_is_not_cached(server: DnsServer) -> None:
 
 
 def test_a_change_starts_a_fresh_cache(server: DnsServer) -> None:
-    """Every controller event leads to ``_apply``, which gives listeners new, empty caches."""
+    """Every controller event leads to ``_invalidate`` (and a rebuild to ``_apply``), each of
+    which gives listeners new, empty caches; while the table is stale nothing is answered
+    from it (the question waits for the rebuild in ``forward``)."""
     listener = FakeListener(one_network(server, {"web": ("10.1.0.2",)}))
     server._listeners["s" * 64] = listener  # type: ignore[assignment]
     server.local(listener, ask("web"), udp=True)  # type: ignore[arg-type]
     old = listener.cache
     assert old
+    server._generation += 1  # what publish does, then:
+    server._invalidate({}, [])
+    assert listener.cache == {} and listener.cache is not old and server.stale
+    assert not isinstance(server.local(listener, ask("web"), udp=True), bytes)  # type: ignore[arg-type]
+    old = listener.cache
     records = {"web": (ip_address("10.1.0.9"),)}
     new_view = View(("m" * 64,))
     table = NameTable({"m" * 64: NetworkNames("m" * 64, "front", names=records)})
-    server._apply(NameTable(table.networks, {"s" * 64: new_view}), {}, [])
+    server._apply(NameTable(table.networks, {"s" * 64: new_view}), server._generation, {}, [])
     assert listener.cache == {} and listener.cache is not old and listener.view is new_view
+    assert not server.stale
     answer = server.local(listener, ask("web"), udp=True)  # type: ignore[arg-type]
     assert isinstance(answer, bytes)
     assert [str(rr.rdata) for rr in DNSRecord.parse(answer).rr] == ["10.1.0.9"]

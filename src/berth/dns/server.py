@@ -148,7 +148,7 @@ class DnsServer:
         self._warned: dict[str, float] = {}
         self._closed = False
         self._generation = 0  # changes seen (publish, under _lock)
-        self._table_generation = -1  # the changes ``table`` reflects (the loop's)
+        self._table_generation = 0  # the changes ``table`` reflects (the loop's)
         self._rebuild: asyncio.Task[None] | None = None
         self.rebuilds = 0
 
