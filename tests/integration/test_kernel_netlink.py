@@ -430,7 +430,7 @@ def test_real_kernel_composes_the_adapters_for_one_host(host: Ns, tmp_path: Path
         assert "table inet berth" in host.run("nft", "list", "tables").stdout
         assert host.run("cat", "/proc/sys/net/ipv4/conf/vh0/route_localnet").stdout == "1\n"
         assert not kernel.ports.in_use(sandbox, "tcp", ip_address("127.0.0.1"), 80)
-        assert kernel.conntrack.flush(sandbox) == 0
+        kernel.conntrack.flush(sandbox)  # in the kernel: no count to check, only no error
         kernel.netlink.close(sandbox)
     finally:
         kernel.netns.remove(sandbox)

@@ -185,8 +185,11 @@ class Conntrack(Protocol):
         orig_dst: IPAddress | None = None,
         orig_dport: int | None = None,
         reply_src: IPAddress | None = None,
-    ) -> int:
-        """Delete conntrack entries matching every given field; returns how many."""
+    ) -> int | None:
+        """Delete the conntrack entries of ``ns`` that match every given field (all entries,
+        both families, when none is given). Returns how many when that is known, None when the
+        kernel deleted them itself without saying (the real kernel's usual case): callers must
+        not depend on the number. Raises KernelError when the kernel refuses."""
 
 
 class Ports(Protocol):

@@ -34,5 +34,7 @@ def close_real_kernel(kernel: Kernel) -> None:
     (which keep ``host_ns`` alive while open)."""
     if isinstance(kernel.netlink, PyrouteNetlink):
         kernel.netlink.shutdown()
+    if isinstance(kernel.conntrack, NetlinkConntrack):
+        kernel.conntrack.close()
     if isinstance(kernel.nft, LibNftables):
         kernel.nft.close()

@@ -288,12 +288,13 @@ def _error(payload: bytes) -> OSError | None:
 
 
 class RtnlSocket:
-    """A blocking NETLINK_ROUTE socket in the netns of the thread that opens it. Not
-    thread-safe: callers serialise requests (one exchange at a time)."""
+    """A blocking NETLINK_ROUTE socket (or another netlink ``protocol`` with the same framing,
+    such as NETLINK_NETFILTER) in the netns of the thread that opens it. Not thread-safe:
+    callers serialise requests (one exchange at a time)."""
 
-    def __init__(self) -> None:
+    def __init__(self, protocol: int = socket.NETLINK_ROUTE) -> None:
         self._sock = socket.socket(
-            socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE
+            socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, protocol
         )
         try:
             self._sock.bind((0, 0))
