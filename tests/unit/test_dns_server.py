@@ -9,7 +9,9 @@ import asyncio
 import io
 import json
 import logging
+import socket
 import sys
+from dataclasses import replace
 from ipaddress import ip_address
 
 import pytest
@@ -22,6 +24,7 @@ from berth.dns.names import Records, resolve
 from berth.dns.nfthelper import NftHelper, serve
 from berth.dns.server import DnsServer, DnsSettings, SandboxDns
 from berth.events import Event
+from berth.model import netlabels as nl
 from berth.model.endpoint import Endpoint, Sandbox
 from berth.model.errors import KernelError, NotFound, SandboxNotFound
 from berth.model.network import Network
@@ -111,6 +114,81 @@ async def test_a_burst_of_changes_costs_one_rebuild() -> None:
     found = await asyncio.gather(*(answer(server, world, "c0", f"c{i}") for i in range(20)))
     assert found == [Records((ip_address(f"10.20.0.{i + 2}"),)) for i in range(20)]
     assert server.rebuilds == rebuilds + 1
+    await server.close()
+
+
+class RecordingBinder(Binder):
+    """Opens unbound sockets (no namespace needed) and records what it did."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, str]] = []
+
+    def open(self, netns: str) -> tuple[socket.socket, socket.socket]:
+        self.calls.append(("open", netns))
+        return socket.socket(socket.AF_INET, socket.SOCK_DGRAM), socket.socket()
+
+    def release(self, netns: str) -> None:
+        self.calls.append(("release", netns))
+
+
+def leave(world: World, endpoint: Endpoint) -> None:
+    world.endpoints.remove(endpoint)
+    for name, sandbox in world.sandboxes.items():
+        if sandbox.id == endpoint.sandbox_id:
+            refs = tuple(ref for ref in sandbox.endpoints if ref != endpoint.id)
+            world.sandboxes[name] = replace(sandbox, endpoints=refs)
+
+
+async def test_a_sandbox_keeps_its_listener_while_it_is_on_a_network() -> None:
+    """Like Docker's resolver: started on the first user-defined network, kept while the
+    sandbox is on any network (leaving and joining again opens nothing), closed with the
+    rule removed when it leaves its last one, closed without touching the namespace when
+    the sandbox is gone."""
+    loop = asyncio.get_running_loop()
+    binder = RecordingBinder()
+    server = DnsServer(loop, DnsSettings(host_resolv_conf="/nonexistent"), binder=binder)
+    world = World()
+    bridge = world.add_network(
+        network("bridge", "172.30.0.0/24", options={nl.DEFAULT_BRIDGE: "true"})
+    )
+    front = world.add_network(network("front", "10.20.0.0/24"))
+    await server.start(State(world))
+
+    def event(action: str, endpoint: Endpoint) -> None:
+        server.publish(
+            Event("network", action, endpoint.network_id, {"container": endpoint.sandbox_id})
+        )
+
+    on_bridge = world.join("web", bridge, "172.30.0.2")
+    event("connect", on_bridge)
+    await asyncio.sleep(0)
+    assert server.listening == {} and binder.calls == []  # the default bridge has no DNS
+    on_front = world.join("web", front, "10.20.0.2")
+    event("connect", on_front)
+    netns = world.sandboxes["web"].netns_path
+    await asyncio.sleep(0)
+    assert server.listening == {on_front.sandbox_id: netns}
+    for _ in range(3):
+        leave(world, on_front)
+        event("disconnect", on_front)
+        world.join("web", front, "10.20.0.2")
+        event("connect", on_front)
+    await asyncio.sleep(0)
+    assert binder.calls == [("open", netns)] and len(server.listening) == 1
+    leave(world, world.endpoints[-1])
+    event("disconnect", on_front)
+    leave(world, on_bridge)
+    event("disconnect", on_bridge)
+    await asyncio.sleep(0)
+    assert server.listening == {} and binder.calls[-1] == ("release", netns)
+    on_front = world.join("web", front, "10.20.0.2")
+    event("connect", on_front)
+    del world.sandboxes["web"]  # deleted: its namespace is gone with it
+    event("disconnect", on_front)
+    await asyncio.sleep(0)
+    assert server.listening == {} and binder.calls[-1] == ("open", netns)  # no release
+    assert binder.calls.count(("release", netns)) == 1
     await server.close()
 
 

@@ -2,18 +2,19 @@
 on a user-defined network at 127.0.0.11:53 (UDP and TCP), with no process per sandbox.
 
 Keeping up with the controller: ``publish`` is an ``EventSink`` for the controller's network
-events. It runs in the thread that made the change, right after the change committed and before
-the controller call returns to its caller, and does only what cannot wait: it opens the
-listening sockets of a sandbox that joined its first DNS-enabled network (``berth.dns.binding``:
-created inside its namespace, never on the event loop, on ports a nat rule in the sandbox
-redirects 127.0.0.11:53 to), closes those of one that left its last, and marks the name table
-stale. The listeners and the staleness reach the loop with ``call_soon_threadsafe``, which runs
-them before the loop resumes whoever awaited the controller call. The table itself is rebuilt
-lazily, in a worker thread, when a question arrives while it is stale: a burst of connects costs
-one rebuild, and a connect answered by the API never waits for one (with hundreds of sandboxes a
-rebuild takes milliseconds). A question asked while the table is stale waits for the rebuild, so
-a container that has just joined a network, or a ``network connect`` that has just returned,
-always sees the names as they are now.
+events. It runs in the thread that made the change, right after the change committed and before the
+controller call returns to its caller, and does only what cannot wait: it opens the listening
+sockets of a sandbox that joined its first DNS-enabled network (``berth.dns.binding``: created
+inside its namespace, never on the event loop, on ports a nat rule in the sandbox redirects
+127.0.0.11:53 to), closes those of one that left its last network or was deleted (like Docker's, a
+sandbox's resolver stays while it is on any network, so leaving and joining again costs no sockets
+and no nft transaction), and marks the name table stale. The listeners and the staleness reach the
+loop with ``call_soon_threadsafe``, which runs them before the loop resumes whoever awaited the
+controller call. The table itself is rebuilt lazily, in a worker thread, when a question arrives
+while it is stale: a burst of connects costs one rebuild, and a connect answered by the API never
+waits for one (with hundreds of sandboxes a rebuild takes milliseconds). A question asked while the
+table is stale waits for the rebuild, so a container that has just joined a network, or a ``network
+connect`` that has just returned, always sees the names as they are now.
 
 Answering: local names from the table (``berth.dns.names``), encoded by ``berth.dns.wire``; UDP
 answers are cached per view (the networks a sandbox is on) keyed by the query's bytes after its
@@ -191,10 +192,10 @@ class DnsServer:
             opened: Opened = {}
             closing: list[str] = []
             if sandbox_id:
-                path, exists = _served_path(controller, sandbox_id)
                 current = self._open.get(sandbox_id)
+                path, keeps = _served_path(controller, sandbox_id, current)
                 if current is not None and current != path:
-                    if exists and path is None:
+                    if keeps:
                         self.binder.release(current)  # it stays, without DNS
                     closing.append(sandbox_id)
                     del self._open[sandbox_id]
@@ -212,6 +213,9 @@ class DnsServer:
             sandboxes = controller.sandboxes()
             table = self._builder.build(controller.networks(), controller.endpoints(), sandboxes)
             wanted = {s.id: s.netns_path for s in sandboxes if s.id in table.views}
+            for sandbox in sandboxes:  # a resolver once started stays while the sandbox is on
+                if _keeps(sandbox, self._open.get(sandbox.id)):  # a network (Docker)
+                    wanted.setdefault(sandbox.id, sandbox.netns_path)
             opened: Opened = {}
             for sandbox_id, path in wanted.items():
                 if self._open.get(sandbox_id) != path:
@@ -441,22 +445,36 @@ class DnsServer:
         return counts
 
 
-def _served_path(controller: State, sandbox_id: str) -> tuple[str | None, bool]:
-    """The namespace of ``sandbox_id`` if it is on a DNS-enabled network (else None), and
-    whether the sandbox exists at all."""
+def _served_path(
+    controller: State, sandbox_id: str, current: str | None
+) -> tuple[str | None, bool]:
+    """Where ``sandbox_id``'s listener should be: its namespace while it is on a DNS-enabled
+    network, or already has a listener and is still on some network (Docker keeps a sandbox's
+    resolver once started: no closing and reopening as it leaves and rejoins); else None. And
+    whether the sandbox stays at all (its redirect rule is then removed with the listener)."""
     try:
         sandbox = controller.sandbox(sandbox_id)
         if sandbox.host_mode:
             return None, True
+        if _keeps(sandbox, current):
+            return sandbox.netns_path, True
         for ref in sandbox.endpoints:
             endpoint = controller.endpoint(ref)
-            if endpoint.sandbox_id == sandbox.id and dns_enabled(
-                controller.network(endpoint.network_id)
-            ):
+            if dns_enabled(controller.network(endpoint.network_id)):
                 return sandbox.netns_path, True
     except NotFound:
         return None, False
     return None, True
+
+
+def _keeps(sandbox: Sandbox, current: str | None) -> bool:
+    """Does a sandbox that has a listener (at ``current``) keep it?"""
+    return (
+        current is not None
+        and current == sandbox.netns_path
+        and bool(sandbox.endpoints)
+        and not sandbox.host_mode
+    )
 
 
 def _close_opened(opened: Opened) -> None:
