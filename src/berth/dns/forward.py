@@ -66,11 +66,11 @@ class Forwarder:
         for _attempt in range(self.tries):
             try:
                 return with_id(await self._race(query, upstreams, tcp), query[:2])
-            except _Refused:
-                break  # every upstream answered and refused: asking again will not help
+            except _Refused:  # every upstream answered and refused: asking again will not help
+                raise Silent("each answered SERVFAIL or REFUSED") from None
             except Silent:
                 continue
-        raise Silent("no upstream answered")
+        raise Silent(f"no usable answer in {self.tries} tries of {self.timeout:g} s")
 
     async def _race(self, query: bytes, upstreams: Sequence[Upstream], tcp: bool) -> bytes:
         if len(upstreams) == 1:

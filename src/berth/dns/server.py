@@ -380,13 +380,14 @@ class DnsServer:
                     self._warn(listener, "no upstream DNS servers (set dns, or --dns)")
                 return error_answer(query, SERVFAIL)
             response = await self._forwarder.forward(data, upstreams, tcp=not udp)
-        except Silent:
+        except Silent as why:
             self.stats.no_answer += 1
             self._warn(
                 listener,
-                "no upstream answered %s: %s",
+                "no upstream answered %s: %s (%s)",
                 query.name,
                 ", ".join(map(str, upstreams)),
+                why,
             )
             return error_answer(query, SERVFAIL)
         except Exception as err:
