@@ -243,3 +243,23 @@ def test_mtu_option_applies_to_bridge_and_both_veth_ends(
     assert "mtu 1400" in host.ip("link", "show", bridge).stdout
     assert "mtu 1400" in host.ip("link", "show", f"vb{ep.id[:12]}").stdout
     assert "mtu 1400" in sandbox_ns(berth, "a").ip("link", "show", "eth0").stdout
+
+
+def test_ipv6_only_on_interfaces_with_an_ipv6_address(berth: NetworkController, host: Ns) -> None:
+    """As in Docker: a sandbox's interfaces start without IPv6 (no link-local address, DAD,
+    router solicitations or MLD reports for the bridge to flood to every port), an interface
+    with an IPv6 address has it, bridge ports never do, and loopback keeps ::1."""
+    berth.create_network(net("v4", "10.92.12.0/24"))
+    berth.create_network(net("dual", "10.92.13.0/24", "fd00:92:13::/64"))
+    berth.create_sandbox(SandboxSpec(name="a"))
+    v4, dual = berth.connect("v4", "a"), berth.connect("dual", "a")
+    a = sandbox_ns(berth, "a")
+    assert a.ip("-6", "-o", "addr", "show", "dev", str(v4.ifname)).stdout == ""
+    assert "fd00:92:13::2/64" in a.ip("-6", "-o", "addr", "show", "dev", str(dual.ifname)).stdout
+    assert "::1/128" in a.ip("-6", "-o", "addr", "show", "dev", "lo").stdout
+    assert ping(a, "fd00:92:13::1") and ping(a, "10.92.12.1")
+    for endpoint in (v4, dual):
+        port = f"vb{endpoint.id[:12]}"
+        assert host.ip("-6", "-o", "addr", "show", "dev", port).stdout == ""
+        disabled = host.run("sysctl", "-n", f"net.ipv6.conf.{port}.disable_ipv6").stdout
+        assert disabled.strip() == "1"

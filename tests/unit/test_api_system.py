@@ -61,6 +61,21 @@ async def test_info(env: Env) -> None:
         assert data[key]
 
 
+class _Dns:
+    def snapshot(self) -> dict[str, int]:
+        return {"sandboxes": 2, "queries": 9, "no_answer": 3}
+
+
+async def test_info_shows_the_embedded_dns_counters(env: Env) -> None:
+    data = await (await env.client.get("/info")).json()
+    assert not [row for row in data["DriverStatus"] if row[0].startswith("Embedded DNS")]
+    env.ctx.extra["dns"] = _Dns()
+    rows = dict((await (await env.client.get("/info")).json())["DriverStatus"])
+    assert rows["Embedded DNS sandboxes"] == "2" and rows["Embedded DNS queries"] == "9"
+    assert rows["Embedded DNS SERVFAIL, no upstream answered"] == "3"
+    assert rows["Embedded DNS forwarded"] == "0"
+
+
 @pytest.mark.parametrize(
     ("version", "status"),
     [("1.24", 200), ("1.30", 200), ("1.47", 200), ("1.47.0", 200), ("1.9", 400)],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from ipaddress import IPv4Interface, IPv6Interface, ip_address, ip_network
 
 import pytest
@@ -18,6 +19,7 @@ from berth.dns.names import (
     TableBuilder,
     build_table,
     dns_enabled,
+    gateway_entry,
     resolve,
 )
 from berth.model import netlabels as nl
@@ -66,6 +68,7 @@ class World:
         aliases: tuple[str, ...] = (),
         hostname: str = "",
         v6: str | None = None,
+        links: tuple[tuple[str, str], ...] = (),
     ) -> Endpoint:
         sandbox_id = (container.encode().hex() * 8)[:64]
         sandbox = self.sandboxes.get(container) or Sandbox(
@@ -78,6 +81,7 @@ class World:
             ipv4=IPv4Interface(f"{address}/24"),
             ipv6=IPv6Interface(f"{v6}/64") if v6 else None,
             aliases=aliases,
+            links=links,
             sandbox_id=sandbox.id,
             gateway4=None if net.internal else net.pools[0].gateway,  # type: ignore[arg-type]
         )
@@ -209,6 +213,48 @@ def test_host_berth_internal_is_the_gateway() -> None:
     assert addresses(w.ask("a", "HOST.berth.internal.")) == {"10.6.0.1"}
     assert w.ask("a", "host.berth.internal", AAAA) == Records()
     assert w.ask("a", "nothing.berth.internal") == NxDomain()
+
+
+def test_gateway_names_answer_like_host_berth_internal_for_their_sandbox_only() -> None:
+    """--add-host host.docker.internal:host-gateway: that sandbox alone resolves the name, and
+    its view differs from a neighbour's on the same network (so they share no cached answer)."""
+    w = World()
+    net = w.add_network(network("front", "10.6.0.0/24", v6="fd00:6::/64"))
+    w.join("a", net, "10.6.0.2")
+    w.join("b", net, "10.6.0.3")
+    w.sandboxes["a"] = replace(w.sandboxes["a"], gateway_names=("host.docker.internal",))
+    assert addresses(w.ask("a", "HOST.docker.internal.")) == {"10.6.0.1"}
+    assert w.ask("a", "host.docker.internal", AAAA) == Records()  # no IPv6 gateway in the pool
+    assert w.ask("a", "host.docker.internal", MX) == Records()
+    assert w.ask("b", "host.docker.internal") == Forward(single_label=False)
+    assert addresses(w.ask("a", "b")) == {"10.6.0.3"}
+    table = w.table()
+    view_a, view_b = table.view(w.sandboxes["a"].id), table.view(w.sandboxes["b"].id)
+    assert view_a is not None and view_b is not None
+    assert view_a.networks == (net.id, gateway_entry(["host.docker.internal"]).id)
+    assert view_b.networks == (net.id,)
+
+
+def test_links_are_aliases_of_the_linking_sandbox_on_their_network() -> None:
+    """Docker's EndpointSettings.Links on a user-defined network: "bee" is web's address on
+    front, for client alone; a link to a container that is not on that network gives nothing,
+    and the alias is looked up before the network's own names."""
+    w = World()
+    front = w.add_network(network("front", "10.6.0.0/24"))
+    back = w.add_network(network("back", "10.7.0.0/24"))
+    w.join("web", front, "10.6.0.2")
+    w.join("db", back, "10.7.0.4")
+    w.join("api", front, "10.6.0.5")
+    links = (("web", "bee"), ("db", "dbx"), ("WEB", "api"))
+    w.join("client", front, "10.6.0.9", links=links)
+    w.join("other", front, "10.6.0.8")
+    assert addresses(w.ask("client", "BEE.")) == {"10.6.0.2"}
+    assert addresses(w.ask("client", "api")) == {"10.6.0.2"}  # the link hides the container
+    assert w.ask("client", "dbx") == Forward(single_label=True)
+    assert w.ask("other", "bee") == Forward(single_label=True)
+    assert addresses(w.ask("other", "api")) == {"10.6.0.5"}
+    w.endpoints[0] = replace(w.endpoints[0], ipv4=IPv4Interface("10.6.0.22/24"))
+    assert addresses(w.ask("client", "bee")) == {"10.6.0.22"}  # follows its target
 
 
 def test_default_bridge_host_and_none_have_no_names() -> None:

@@ -101,6 +101,7 @@ def test_codec_round_trips() -> None:
         mac="02:42:0a:01:00:02",
         ipv4=IPv4Interface("10.1.0.2/24"),
         aliases=("www",),
+        links=(("db", "database"),),
         ports=(PortMapping(80, "tcp", ip_address("127.0.0.1"), (8080, 8080)),),
         exposed=((53, "udp"),),
         publish_all=True,
@@ -118,5 +119,11 @@ def test_codec_round_trips() -> None:
         hostname="h",
         endpoints=(ep.id,),
         gateway_endpoint=ep.id,
+        gateway_names=("host.docker.internal",),
     )
     assert sandbox_from_doc(sandbox_to_doc(sb)) == sb
+    # records stored before issue 4 have neither field
+    old = {k: v for k, v in endpoint_to_doc(ep).items() if k != "links"}
+    assert endpoint_from_doc(old).links == ()
+    old = {k: v for k, v in sandbox_to_doc(sb).items() if k != "gateway_names"}
+    assert sandbox_from_doc(old).gateway_names == ()

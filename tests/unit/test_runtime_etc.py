@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 
 import pytest
 
+from berth.model.endpoint import Endpoint
 from berth.model.errors import InvalidParameter
 from berth.runtime.etcfiles import (
     HOST_GATEWAY,
@@ -19,6 +21,7 @@ from berth.runtime.etcfiles import (
     render_resolv,
     write_in_place,
 )
+from berth.runtime.networking import gateway_names, host_gateways
 
 HOST_RESOLV = """# managed by something
 nameserver 127.0.0.53
@@ -146,6 +149,30 @@ def test_hostname() -> None:
     assert own_names("web", "") == ("web",)
 
 
+def test_own_names_like_docker() -> None:
+    """libnetwork's updateHostsFile: the FQDN, then its first label if it has several."""
+    assert own_names("web", "example.test") == ("web.example.test", "web")
+    assert own_names("web.example.test", "") == ("web.example.test", "web")
+    assert own_names("web.a", "example.test") == ("web.a.example.test", "web")
+
+
+def test_host_gateway_is_the_first_gateway_of_each_family() -> None:
+    def ep(name: str, gw4: str | None, gw6: str | None = None) -> Endpoint:
+        return Endpoint(
+            id=name,
+            name=name,
+            network_id=name,
+            gateway4=IPv4Address(gw4) if gw4 else None,
+            gateway6=IPv6Address(gw6) if gw6 else None,
+        )
+
+    endpoints = [ep("a", None), ep("b", "10.1.0.1"), ep("c", "10.2.0.1", "fd00:2::1")]
+    assert host_gateways(endpoints) == ["10.1.0.1", "fd00:2::1"]
+    assert host_gateways([]) == []
+    extra = ["db:10.0.0.1", "host.docker.internal:host-gateway", "gw=host-gateway"]
+    assert gateway_names(extra) == ("host.docker.internal", "gw")
+
+
 def test_write_in_place_keeps_the_inode(tmp_path: Path) -> None:
     """A bind mount pins the inode: rewrites must not replace the file."""
     path = tmp_path / "hosts"
@@ -154,3 +181,23 @@ def test_write_in_place_keeps_the_inode(tmp_path: Path) -> None:
     write_in_place(str(path), "short\n")
     assert path.read_text() == "short\n"
     assert os.stat(path).st_ino == inode
+
+
+def test_write_in_place_overwrites_without_truncating_to_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Longer, shorter, equal and empty rewrites leave exactly the new text; the file is never
+    cut to zero before the write (ext4 would flush it to disk at close: see write_in_place)."""
+    path = tmp_path / "resolv.conf"
+    cuts: list[int] = []
+    real_ftruncate = os.ftruncate
+
+    def ftruncate(fd: int, length: int) -> None:
+        cuts.append(length)
+        real_ftruncate(fd, length)
+
+    monkeypatch.setattr(os, "ftruncate", ftruncate)
+    for text in ("nameserver 10.0.0.1\n", "x" * 100_000, "short\n", "short\n", "é\n", ""):
+        write_in_place(str(path), text)
+        assert path.read_text() == text
+    assert cuts == [20, 100_000, 6, 6, 3, 0]

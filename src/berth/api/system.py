@@ -121,6 +121,7 @@ async def info(request: web.Request) -> web.Response:
             "DriverStatus": [
                 ["Exec root", ctx.info.exec_root],
                 ["Firewall backend", ctx.info.firewall_backend],
+                *_dns_status(ctx.extra.get("dns")),
             ],
             "DockerRootDir": ctx.info.data_root,
             "Plugins": {
@@ -154,6 +155,28 @@ async def info(request: web.Request) -> web.Response:
             "Warnings": [],
         }
     )
+
+
+# the embedded DNS server's counters (berth.dns.server.DnsServer.snapshot), as /info shows them
+DNS_COUNTERS = (
+    ("sandboxes", "Embedded DNS sandboxes"),
+    ("queries", "Embedded DNS queries"),
+    ("local", "Embedded DNS answered locally"),
+    ("cache_hits", "Embedded DNS cache hits"),
+    ("forwarded", "Embedded DNS forwarded"),
+    ("no_answer", "Embedded DNS SERVFAIL, no upstream answered"),
+    ("no_upstream", "Embedded DNS SERVFAIL, no upstream configured"),
+    ("refused", "Embedded DNS refused, too many in flight"),
+)
+
+
+def _dns_status(dns: Any) -> list[list[str]]:
+    """DriverStatus rows (``docker info`` prints them as they are) with the counters, so that
+    SERVFAILs for want of an upstream can be seen without reading the log."""
+    if dns is None:
+        return []
+    counts = dns.snapshot()
+    return [[label, str(counts.get(key, 0))] for key, label in DNS_COUNTERS]
 
 
 ROUTES = [

@@ -93,6 +93,7 @@ class Attacher:
             network_id=network.id,
             mac=spec.mac,
             aliases=spec.aliases,
+            links=spec.links,
             ports=spec.ports,
             exposed=spec.exposed,
             publish_all=spec.publish_all,
@@ -212,7 +213,7 @@ class Attacher:
             validate_name("endpoint", spec.name)
         if spec.ifname:
             validate_ifname(spec.ifname)
-        for alias in spec.aliases:
+        for alias in (*spec.aliases, *(alias for _name, alias in spec.links)):
             validate_name("alias", alias)
         user_defined = network.name != DEFAULT_BRIDGE_NETWORK
         if spec.aliases and not user_defined:

@@ -136,6 +136,7 @@ def endpoint_to_doc(ep: Endpoint) -> Doc:
         "ipv4": _opt(ep.ipv4),
         "ipv6": _opt(ep.ipv6),
         "aliases": list(ep.aliases),
+        "links": [list(link) for link in ep.links],
         "ports": [_mapping_doc(m) for m in ep.ports],
         "exposed": [[p, proto] for p, proto in ep.exposed],
         "publish_all": ep.publish_all,
@@ -160,6 +161,7 @@ def endpoint_from_doc(doc: Mapping[str, Any]) -> Endpoint:
         ipv4=IPv4Interface(doc["ipv4"]) if doc["ipv4"] else None,
         ipv6=IPv6Interface(doc["ipv6"]) if doc["ipv6"] else None,
         aliases=tuple(doc["aliases"]),
+        links=tuple((name, alias) for name, alias in doc.get("links", ())),  # issue 4
         ports=tuple(_mapping(m) for m in doc["ports"]),
         exposed=tuple((p, cast(Proto, proto)) for p, proto in doc["exposed"]),
         publish_all=doc["publish_all"],
@@ -185,6 +187,7 @@ def sandbox_to_doc(sb: Sandbox) -> Doc:
         "host_mode": sb.host_mode,
         "endpoints": list(sb.endpoints),
         "gateway_endpoint": sb.gateway_endpoint,
+        "gateway_names": list(sb.gateway_names),
     }
 
 
@@ -197,4 +200,5 @@ def sandbox_from_doc(doc: Mapping[str, Any]) -> Sandbox:
         host_mode=doc["host_mode"],
         endpoints=tuple(doc["endpoints"]),
         gateway_endpoint=doc["gateway_endpoint"],
+        gateway_names=tuple(doc.get("gateway_names", ())),  # absent before issue 4
     )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 
+from berth.controller import sandbox_net
 from berth.controller.config import ControllerConfig
 from berth.controller.networks import NetworkPlanner
 from berth.controller.registry import Registry
@@ -112,12 +113,14 @@ class NetworkController:
             try:
                 with Transaction(what) as undo, self._store.write() as txn:
                     self._reg.sync(txn)
+                    self._reg.changed = False
                     op = Op(txn, undo)
                     yield op
                     generation = txn.generation
                 self._reg.generation = generation + 1
             except BaseException:
-                self._reg.invalidate()
+                if self._reg.changed:  # else it is still the committed state (no reload)
+                    self._reg.invalidate()
                 raise
         for event in op.events:
             self.events.publish(event)
@@ -138,7 +141,7 @@ class NetworkController:
         driver = self.driver(spec.driver)
         plan = self._planner.validate(spec, driver, predefined=predefined)
         with self._write(f"create network {spec.name}") as op:
-            if any(n.name == spec.name for n in self._reg.networks.values()):
+            if self._reg.networks_named(spec.name):
                 raise NameInUse("network", spec.name)
             pools = self._planner.allocate_pools(op.txn, op.undo, plan)
             network = Network(
@@ -207,7 +210,7 @@ class NetworkController:
         sandbox_id = spec.id or new_id()
         name = validate_name("sandbox", spec.name) if spec.name else sandbox_id[:12]
         with self._write(f"create sandbox {name}") as op:
-            if any(s.name == name for s in self._reg.sandboxes.values()):
+            if self._reg.sandboxes_named(name):
                 raise NameInUse("sandbox", name)
             if spec.host_mode:
                 # "The namespace of the process that opens this path": berthd's own and its shims'
@@ -218,12 +221,14 @@ class NetworkController:
                 path = f"{self.config.netns_dir}/{sandbox_id}"
                 self.kernel.netns.create(path)
                 op.undo.on_rollback("remove netns", lambda: self._remove_netns(path))
+                sandbox_net.ipv6_off_by_default(self.kernel, path)
             sandbox = Sandbox(
                 id=sandbox_id,
                 name=name,
                 netns_path=path,
                 hostname=spec.hostname or sandbox_id[:12],
                 host_mode=spec.host_mode,
+                gateway_names=_dns_names(spec.gateway_names),
             )
             self._reg.save_sandbox(op.txn, sandbox)
         return sandbox
@@ -305,3 +310,8 @@ class NetworkController:
         for spec in predefined_specs(self.config):
             if spec.name not in existing:
                 self.create_network(spec, predefined=True)
+
+
+def _dns_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Names as the embedded DNS compares them: lowercase, no trailing dot, each once."""
+    return tuple(dict.fromkeys(name.lower().rstrip(".") for name in names))

@@ -7,14 +7,38 @@ addresses and routes with it, so only the default-route moves need their own und
 
 from __future__ import annotations
 
-from berth.kernel.api import Kernel, default_route
+import errno
+
+from berth.kernel.api import Kernel, NsRef, default_route
 from berth.model.endpoint import Endpoint, Sandbox
+from berth.model.errors import KernelError
+
+
+def ipv6_off_by_default(kernel: Kernel, ns: str) -> None:
+    """A new sandbox's interfaces start with IPv6 disabled, as in Docker's osl ("as starting
+    point, disable IPv6 on all interfaces"); ``configure_interface`` enables it on those that
+    get an IPv6 address. Otherwise an interface on an IPv4-only network makes a link-local
+    address and sends DAD, router solicitations and MLD reports that the bridge floods to every
+    port: kernel work per attach that grows with the endpoints on the network (and an IPv6
+    exposure Docker treats as a vulnerability, CVE-2024-32473). Only new interfaces are
+    affected (``default``): loopback keeps ::1."""
+    ipv6_off(kernel, ns, "default")
+
+
+def ipv6_off(kernel: Kernel, ns: NsRef, conf: str) -> None:
+    """``net.ipv6.conf.<conf>.disable_ipv6=1``; nothing to do on a kernel without IPv6."""
+    try:
+        kernel.sysctl.write(ns, f"net/ipv6/conf/{conf}/disable_ipv6", "1")
+    except KernelError as err:
+        if err.errno != errno.ENOENT:
+            raise
 
 
 def configure_interface(kernel: Kernel, sandbox: Sandbox, endpoint: Endpoint, ifname: str) -> None:
     ns = sandbox.netns_path
     if endpoint.ipv6 is not None:
-        # the address must work at once; IPAM already guarantees it is unique
+        # on (see ipv6_off_by_default), and the address must work at once; IPAM already
+        # guarantees it is unique
         kernel.sysctl.write(ns, f"net/ipv6/conf/{ifname}/accept_dad", "0")
         kernel.sysctl.write(ns, f"net/ipv6/conf/{ifname}/disable_ipv6", "0")
     addresses = [a for a in (endpoint.ipv4, endpoint.ipv6) if a is not None]

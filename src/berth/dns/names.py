@@ -14,7 +14,13 @@ format. Docker's rules (libnetwork ``sandbox_dns_unix.go``, ``network.go`` svcRe
 - A known name asked for another type (MX, TXT, AAAA without IPv6, ...) is NODATA (NOERROR,
   empty), never forwarded; unknown names are forwarded upstream (``Forward``).
 - ``host.berth.internal`` is the gateway of the asking sandbox's network (the host); other names
-  under ``berth.internal`` are NXDOMAIN, since berth owns that domain.
+  under ``berth.internal`` are NXDOMAIN, since berth owns that domain. A sandbox's own
+  ``gateway_names`` (``--add-host host.docker.internal:host-gateway``) answer the same, for it
+  alone: they are one more entry of its view (``gateway_entry``), so that its answers are not
+  cached with those of sandboxes on the same networks that did not ask for them.
+- A link on a user-defined network (``--link name:alias``, EndpointSettings.Links) is an alias
+  that only the linking sandbox resolves, on that endpoint's network, to the container named
+  there (Docker's endpoint ``aliases``): a ``link_entry`` just before that network in its view.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ OWN_DOMAIN = "berth.internal"
 HOST_NAME = f"host.{OWN_DOMAIN}"
 A, AAAA, PTR, ANY = 1, 28, 12, 255
 NO_NAME_DRIVERS = frozenset({"host", "null"})
+GATEWAY_NAMES = "gateway-names:"  # id prefix of the view entries made by ``gateway_entry``
+LINKS = "links:"  # id prefix of the view entries made by ``link_entry``
 
 
 def dns_enabled(network: Network) -> bool:
@@ -47,7 +55,8 @@ def dns_enabled(network: Network) -> bool:
 @dataclass(frozen=True)
 class NetworkNames:
     """One network's records: ``names`` (lowercase) -> addresses in join order, and addresses
-    -> the PTR target (``<container name>.<network>``)."""
+    -> the PTR target (``<container name>.<network>``). ``host_names`` answer with the gateways
+    of the asker's networks, like ``host.berth.internal`` (only in ``gateway_entry``)."""
 
     id: str
     name: str
@@ -55,6 +64,7 @@ class NetworkNames:
     gateways: tuple[IPAddress, ...] = ()
     names: Mapping[str, tuple[IPAddress, ...]] = field(default_factory=dict)
     pointers: Mapping[IPAddress, str] = field(default_factory=dict)
+    host_names: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -141,15 +151,39 @@ def network_names(network: Network, members: Iterable[tuple[Endpoint, Sandbox]])
     )
 
 
+def gateway_entry(names: Iterable[str]) -> NetworkNames:
+    """The view entry of a sandbox's ``gateway_names``: no network, no records, only names
+    that answer with the gateways. Sandboxes that ask for the same names share it."""
+    found = tuple(sorted(set(names)))
+    return NetworkNames(id=GATEWAY_NAMES + ",".join(found), name="", host_names=frozenset(found))
+
+
+def link_entry(endpoint: Endpoint, network: NetworkNames) -> NetworkNames:
+    """The view entry of an endpoint's links: each alias has the addresses its target has on
+    the endpoint's network (none if the target is not there)."""
+    names: dict[str, tuple[IPAddress, ...]] = {}
+    for target, alias in endpoint.links:
+        found = network.names.get(target.lower().rstrip("."))
+        if found is not None:
+            names.setdefault(alias.lower().rstrip("."), found)
+    return NetworkNames(id=LINKS + endpoint.id, name="", names=names)
+
+
 def sandbox_view(
     sandbox: Sandbox, endpoints: Mapping[str, Endpoint], enabled: AbstractSet[str]
 ) -> View:
-    """``endpoints``: every joined endpoint by id; ``enabled``: the DNS-enabled network ids."""
+    """``endpoints``: every joined endpoint by id; ``enabled``: the DNS-enabled network ids.
+    An endpoint with links has its ``link_entry`` just before its network (Docker looks at a
+    network's link aliases first); ``gateway_names`` have their ``gateway_entry`` last."""
     own = [endpoints[ref] for ref in sandbox.endpoints if ref in endpoints]
-    return View(
-        tuple(e.network_id for e in own if e.network_id in enabled),
-        any(e.gateway4 is not None or e.gateway6 is not None for e in own),
-    )
+    networks: tuple[str, ...] = ()
+    for endpoint in own:
+        if endpoint.network_id in enabled:
+            links = (LINKS + endpoint.id,) if endpoint.links else ()
+            networks += (*links, endpoint.network_id)
+    if networks and sandbox.gateway_names:
+        networks += (gateway_entry(sandbox.gateway_names).id,)
+    return View(networks, any(e.gateway4 is not None or e.gateway6 is not None for e in own))
 
 
 class TableBuilder:
@@ -174,6 +208,7 @@ class TableBuilder:
         enabled = {n.id: n for n in networks if dns_enabled(n)}
         members: dict[str, list[object]] = {nid: [network] for nid, network in enabled.items()}
         joined: dict[str, Endpoint] = {}
+        linking: list[Endpoint] = []
         for endpoint in endpoints:
             sandbox = by_sandbox.get(endpoint.sandbox_id or "")
             if sandbox is None:
@@ -182,8 +217,13 @@ class TableBuilder:
             found = members.get(endpoint.network_id)
             if found is not None:
                 found += (endpoint, sandbox)
+                if endpoint.links:
+                    linking.append(endpoint)
         tables = {nid: self._network(enabled[nid], key) for nid, key in members.items()}
         self._networks = {nid: self._networks[nid] for nid in tables}
+        for endpoint in linking:  # few, and their targets may have moved: made every time
+            entry = link_entry(endpoint, tables[endpoint.network_id])
+            tables[entry.id] = entry
         if self._enabled != enabled.keys():
             self._enabled = frozenset(enabled)  # a new object: every cached view is stale
         ids = self._enabled
@@ -197,6 +237,9 @@ class TableBuilder:
             self._views[sandbox.id] = (sandbox, ids, view)
             if view.networks:
                 views[sandbox.id] = view
+                if sandbox.gateway_names:
+                    entry = gateway_entry(sandbox.gateway_names)
+                    tables.setdefault(entry.id, entry)
         self._views = {sid: self._views[sid] for sid in by_sandbox}
         return NameTable(tables, views)
 
@@ -230,7 +273,7 @@ def resolve(scope: Sequence[NetworkNames], qname: str, qtype: int) -> Answer:
     name = qname.lower().rstrip(".")
     if qtype == PTR and name.endswith((".in-addr.arpa", ".ip6.arpa")):
         return _pointer(scope, name)
-    if name == HOST_NAME:
+    if name == HOST_NAME or any(name in network.host_names for network in scope):
         return Records(_of_type(gateways(scope), qtype))
     if name.endswith("." + OWN_DOMAIN) or name == OWN_DOMAIN:
         return NxDomain()

@@ -12,13 +12,16 @@ from berth.model.ports import PortMapping, Proto, PublishedPort
 
 @dataclass(frozen=True)
 class EndpointSpec:
-    """What a caller asks for when connecting a sandbox to a network."""
+    """What a caller asks for when connecting a sandbox to a network. ``links``: (container
+    name, alias) pairs, names that only this endpoint's sandbox resolves, on this network, to
+    that container (Docker's EndpointSettings.Links on a user-defined network)."""
 
     name: str = ""
     ipv4: IPv4Address | None = None
     ipv6: IPv6Address | None = None
     mac: str | None = None
     aliases: tuple[str, ...] = ()
+    links: tuple[tuple[str, str], ...] = ()
     ports: tuple[PortMapping, ...] = ()
     exposed: tuple[tuple[int, Proto], ...] = ()
     publish_all: bool = False
@@ -41,6 +44,7 @@ class Endpoint:
     ipv4: IPv4Interface | None = None
     ipv6: IPv6Interface | None = None
     aliases: tuple[str, ...] = ()
+    links: tuple[tuple[str, str], ...] = ()  # EndpointSpec.links
     ports: tuple[PortMapping, ...] = ()
     exposed: tuple[tuple[int, Proto], ...] = ()
     publish_all: bool = False
@@ -59,10 +63,14 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class SandboxSpec:
+    """``gateway_names``: names the embedded DNS answers, for this sandbox only, with the
+    gateway of its network (``--add-host NAME:host-gateway``, e.g. host.docker.internal)."""
+
     name: str = ""
     hostname: str = ""
     host_mode: bool = False  # share the host's namespace (the `host` network)
     id: str | None = None
+    gateway_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,7 @@ class Sandbox:
     host_mode: bool = False
     endpoints: tuple[str, ...] = ()
     gateway_endpoint: str | None = None
+    gateway_names: tuple[str, ...] = ()  # SandboxSpec.gateway_names
 
     @property
     def short_id(self) -> str:

@@ -11,7 +11,8 @@ and the openings restored; when either side stops or leaves the default bridge t
 
 Docker registers HostConfig.Links only for a container on the default bridge. On a user-defined
 network the CLI sends ``--link`` as EndpointSettings.Links too, where it only makes an alias for
-the embedded DNS (no hosts line, no variable, no firewall change; a missing target is fine).
+the embedded DNS (EndpointSpec.links, answered by ``berth.dns.names`` to the linking container
+alone; no hosts line, no variable, no firewall change; a missing target is fine).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from berth.controller.controller import NetworkController
 from berth.controller.transaction import Transaction
 from berth.dns.names import dns_enabled
 from berth.model.endpoint import Endpoint, EndpointSpec, SandboxSpec
-from berth.model.errors import BerthError, Conflict, SandboxNotFound
+from berth.model.errors import BerthError, Conflict, NotFound, SandboxNotFound
 from berth.runtime.api import Container, EndpointSettings
 from berth.runtime.etcfiles import (
     HOST_GATEWAY,
@@ -40,6 +40,7 @@ from berth.runtime.etcfiles import (
     write_in_place,
 )
 from berth.runtime.links import DEFAULT_BRIDGE, Joining, LegacyLinks
+from berth.runtime.syntax import parse_link
 from berth.runtime.validate import Mode, mode_of, shared_container_ref
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ class ContainerNetworking:
                 name=container.name,
                 hostname=hostname,
                 host_mode=mode is Mode.HOST,
+                gateway_names=gateway_names(container.config.extra_hosts),
             )
         )
         undo.on_rollback("delete sandbox", lambda: self._ctl.delete_sandbox(sandbox.id))
@@ -162,6 +164,7 @@ class ContainerNetworking:
             ipv6=settings.ipv6,
             mac=settings.mac,
             aliases=settings.aliases,
+            links=tuple(parse_link(text) for text in settings.links),
             ports=config.port_bindings if publish else (),
             exposed=config.exposed_ports if publish else (),
             publish_all=config.publish_all and publish,
@@ -175,15 +178,13 @@ class ContainerNetworking:
         assert container.sandbox_id is not None
         spec = self._endpoint_spec(container, settings, ports=False, mode=Mode.NETWORKS)
         endpoint = self._join(container, network, spec)
-        self.refresh_hosts(container)
-        self.refresh_resolv(container)
+        self._refresh_etc(container)
         return endpoint
 
     def disconnect(self, container: Container, network: str) -> None:
         assert container.sandbox_id is not None
         self._leave(container, network)
-        self.refresh_hosts(container)
-        self.refresh_resolv(container)
+        self._refresh_etc(container)
 
     def _join(self, container: Container, network: str, spec: EndpointSpec) -> Endpoint:
         """A live connect; on the default bridge the container's links open (Docker's
@@ -241,9 +242,17 @@ class ContainerNetworking:
         self._write_resolv(container, state.sandbox_id, host_mode)
         self._write_hosts(container, state.sandbox_id, state.hostname, host_mode)
 
-    def _write_resolv(self, container: Container, sandbox_id: str, host_mode: bool) -> None:
+    def _write_resolv(
+        self,
+        container: Container,
+        sandbox_id: str,
+        host_mode: bool,
+        *,
+        endpoints: list[Endpoint] | None = None,
+    ) -> None:
         """The embedded DNS server's file while the sandbox is on a user-defined network, else
-        a copy of the host's (as is in host mode, filtered otherwise)."""
+        a copy of the host's (as is in host mode, filtered otherwise). ``endpoints``: the
+        sandbox's, when the caller has just read them."""
         config = container.config
         override = ResolvConf(
             config.dns or self.dns.nameservers,
@@ -252,7 +261,8 @@ class ContainerNetworking:
         )
         source = self._host_files.resolv_conf
         host_text = read_text(source)
-        endpoints = list(self._sandbox_endpoints(sandbox_id).values())
+        if endpoints is None:
+            endpoints = list(self._sandbox_endpoints(sandbox_id).values())
         if host_mode:
             text = render_resolv(host_text, override, keep_local_nameservers=True)
         elif any(dns_enabled(self._ctl.network(e.network_id)) for e in endpoints):
@@ -273,10 +283,29 @@ class ContainerNetworking:
     def refresh_hosts(self, container: Container, joining: Joining | None = None) -> None:
         """``joining``: a linked container that is starting (not running yet) in its sandbox."""
         assert container.sandbox_id is not None
-        with open(os.path.join(container.path, "hostname")) as f:
-            hostname = f.read().strip()
         host_mode = self.mode(container) is Mode.HOST
+        hostname = _read_hostname(container)
         self._write_hosts(container, container.sandbox_id, hostname, host_mode, joining)
+
+    def _refresh_etc(self, container: Container) -> None:
+        """hosts, then resolv.conf, after a live connect or disconnect, from one look at the
+        container's mode and its sandbox's endpoints (each look is a controller read)."""
+        assert container.sandbox_id is not None
+        host_mode = self.mode(container) is Mode.HOST
+        endpoints = list(self._sandbox_endpoints(container.sandbox_id).values())
+        hostname = _read_hostname(container)
+        self._write_hosts(container, container.sandbox_id, hostname, host_mode, endpoints=endpoints)
+        self._write_resolv(container, container.sandbox_id, host_mode, endpoints=endpoints)
+
+    def _bridge_gateways(self) -> list[str]:
+        """``host-gateway`` for a container with no gateway of its own (host or none mode, or
+        internal networks only): the default bridge's address, which is Docker's default."""
+        try:
+            network = self._ctl.network(DEFAULT_BRIDGE)
+        except NotFound:  # berthd runs without a default bridge
+            return []
+        gateways = sorted((p.gateway for p in network.pools if p.gateway), key=lambda a: a.version)
+        return [str(gateway) for gateway in gateways]
 
     def _write_hosts(
         self,
@@ -285,8 +314,11 @@ class ContainerNetworking:
         hostname: str,
         host_mode: bool,
         joining: Joining | None = None,
+        *,
+        endpoints: list[Endpoint] | None = None,
     ) -> None:
-        endpoints = list(self._sandbox_endpoints(sandbox_id).values())
+        if endpoints is None:
+            endpoints = list(self._sandbox_endpoints(sandbox_id).values())
         names = own_names(hostname, container.config.domainname)
         own = [
             HostEntry(str(address.ip), names)
@@ -294,17 +326,41 @@ class ContainerNetworking:
             for address in (endpoint.ipv4, endpoint.ipv6)
             if address is not None
         ]
-        gateway = next((str(e.gateway4) for e in endpoints if e.gateway4 is not None), None)
         extra = []
         for text in container.config.extra_hosts:
             name, address = parse_extra_host(text)
-            if address == HOST_GATEWAY:
-                if gateway is None:
-                    log.warning("%s: no gateway for host-gateway in %s", container.name, text)
-                    continue
-                address = gateway
-            extra.append(HostEntry(address, (name,)))
+            if address != HOST_GATEWAY:
+                extra.append(HostEntry(address, (name,)))
+                continue
+            found = host_gateways(endpoints) or self._bridge_gateways()
+            if not found:
+                log.warning("%s: no gateway for host-gateway in %s", container.name, text)
+            extra += [HostEntry(gateway, (name,)) for gateway in found]
         base = read_text(self._host_files.hosts) if host_mode else None
         links = self.links.hosts(container, self.hostname, joining)
         text = render_hosts(own, extra, base=base, links=links)
         write_in_place(os.path.join(container.path, "hosts"), text)
+
+
+def _read_hostname(container: Container) -> str:
+    """The name ``write_etc`` gave the container (its hostname file)."""
+    with open(os.path.join(container.path, "hostname")) as f:
+        return f.read().strip()
+
+
+def gateway_names(extra_hosts: Iterable[str]) -> tuple[str, ...]:
+    """The ``--add-host NAME:host-gateway`` names, which the embedded DNS answers too."""
+    found = (parse_extra_host(text) for text in extra_hosts)
+    return tuple(name for name, address in found if address == HOST_GATEWAY)
+
+
+def host_gateways(endpoints: Iterable[Endpoint]) -> list[str]:
+    """What ``host-gateway`` stands for: the host's address on the container's networks, the
+    first IPv4 and the first IPv6 gateway in join order (the embedded DNS answers the same
+    for host.berth.internal)."""
+    found: dict[int, str] = {}
+    for endpoint in endpoints:
+        for gateway in (endpoint.gateway4, endpoint.gateway6):
+            if gateway is not None:
+                found.setdefault(gateway.version, str(gateway))
+    return [found[version] for version in sorted(found)]

@@ -28,6 +28,7 @@ from berth.events import EventSink
 from berth.model.endpoint import Endpoint
 from berth.model.errors import BerthError, InvalidParameter
 from berth.model.ids import new_id
+from berth.model.network import Network
 from berth.runtime import shimclient
 from berth.runtime.api import (
     Attachment,
@@ -266,26 +267,38 @@ class ContainerRuntime(LifecycleMixin, StdioMixin):
     ) -> Endpoint | None:
         async with self._lock(container_id):
             container = self.get(container_id)
-            target = await self._blocking(self._ctl.network, network)
-            mode = await self._blocking(self._net.mode, container)
-            check_connect(container, target, mode, settings)
-            endpoint = None
-            if container_id in self._live:
-                endpoint = await self._blocking(self._net.connect, container, target.name, settings)
+            live = container_id in self._live
+            target, endpoint = await self._blocking(
+                self._connect_blocking, container, network, settings, live
+            )
             networks = {**container.config.networks, target.name: settings}
             self._records.update(container_id, config=replace(container.config, networks=networks))
             return endpoint
 
+    def _connect_blocking(
+        self, container: Container, network: str, settings: EndpointSettings, live: bool
+    ) -> tuple[Network, Endpoint | None]:
+        """Docker's checks, then the live connect, in one trip to the executor (each trip is a
+        thread hand-off both ways)."""
+        target = self._ctl.network(network)
+        check_connect(container, target, self._net.mode(container), settings)
+        endpoint = self._net.connect(container, target.name, settings) if live else None
+        return target, endpoint
+
     async def _disconnect(self, container_id: str, network: str) -> None:
         async with self._lock(container_id):
             container = self.get(container_id)
-            target = await self._blocking(self._ctl.network, network)
-            mode = await self._blocking(self._net.mode, container)
-            check_disconnect(container, target, mode)
-            if container_id in self._live:
-                await self._blocking(self._net.disconnect, container, target.name)
+            live = container_id in self._live
+            target = await self._blocking(self._disconnect_blocking, container, network, live)
             networks = {k: v for k, v in container.config.networks.items() if k != target.name}
             self._records.update(container_id, config=replace(container.config, networks=networks))
+
+    def _disconnect_blocking(self, container: Container, network: str, live: bool) -> Network:
+        target = self._ctl.network(network)
+        check_disconnect(container, target, self._net.mode(container))
+        if live:
+            self._net.disconnect(container, target.name)
+        return target
 
     # --- exec -----------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ endpoint needs in the kernel after a crash or a reboot, with the same steps crea
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from functools import partial
 from ipaddress import (
     IPv4Address,
@@ -19,6 +20,7 @@ from ipaddress import (
     ip_interface,
 )
 
+from berth.controller import sandbox_net
 from berth.controller.transaction import Teardown, Transaction
 from berth.drivers.api import Capabilities, EndpointResult, JoinResult, NetworkResult
 from berth.drivers.bridge.config import BridgeConfig, bridge_name_for, parse_bridge_options
@@ -33,7 +35,7 @@ from berth.drivers.bridge.intents import (
 from berth.firewall.api import EndpointIntent, Firewall, LinkIntent
 from berth.kernel.api import IPInterface, Kernel
 from berth.model.endpoint import Endpoint, Sandbox
-from berth.model.errors import BridgeInUse, InternalError, InvalidParameter
+from berth.model.errors import BridgeInUse, InternalError, InvalidParameter, KernelError
 from berth.model.mac import mac_from_ipv4, random_mac, validate_mac
 from berth.model.network import Network
 from berth.model.ports import PublishedPort
@@ -180,6 +182,7 @@ class BridgeDriver:
                 up=True,
                 hairpin=True,
             )
+            self._port_without_ipv6(host_end)
         except BaseException:
             if isolation is not None:
                 self._firewall.remove_endpoint(isolation)
@@ -192,6 +195,19 @@ class BridgeDriver:
             gateway6=_v6(pool6.gateway) if routed and pool6 else None,
             state={"host_ifname": host_end},
         )
+
+    def _port_without_ipv6(self, host_end: str) -> None:
+        """A bridge port needs no IPv6 of its own (the bridge holds the network's addresses
+        and bridges IPv6 frames regardless). Left on, the port makes a link-local address,
+        runs DAD and sends router solicitations once the sandbox end comes up: kernel work
+        for every port, which adds up with hundreds of endpoints. The sandbox end is not up
+        yet, so none of that has started. On failure the new pair goes (all or nothing)."""
+        try:
+            sandbox_net.ipv6_off(self._kernel, None, host_end)
+        except BaseException:
+            with suppress(KernelError):
+                self._kernel.netlink.delete_link(None, host_end)
+            raise
 
     def leave(
         self, network: Network, endpoint: Endpoint, sandbox: Sandbox, *, background: bool = False
@@ -284,8 +300,8 @@ class BridgeDriver:
         intents = port_intents(network, endpoint, ports)
         teardown = Teardown(f"unpublish ports of {endpoint.name}")
         teardown.step("firewall", lambda: self._firewall.unpublish_ports(intents))
-        # One dump per family: every binding of this endpoint goes away at once, so every flow
-        # DNATed to its address must go (otherwise UDP flows keep going to a dead endpoint).
+        # One flush per address: every binding of this endpoint goes away at once, so every
+        # flow DNATed to its address must go (otherwise UDP flows keep going to a dead endpoint).
         for address in sorted({p.container_ip for p in intents}, key=lambda a: a.version):
             teardown.step(
                 f"flush conntrack to {address}",
