@@ -22,6 +22,7 @@ from berth.model.errors import (
     PortInUse,
     UnknownOption,
 )
+from berth.model.mac import bridge_mac
 from berth.model.ports import parse_port_spec
 from tests.integration.conftest import sandbox_ns
 from tests.integration.netenv import Ns, call, links, ping, serve
@@ -263,3 +264,26 @@ def test_ipv6_only_on_interfaces_with_an_ipv6_address(berth: NetworkController, 
         assert host.ip("-6", "-o", "addr", "show", "dev", port).stdout == ""
         disabled = host.run("sysctl", "-n", f"net.ipv6.conf.{port}.disable_ipv6").stdout
         assert disabled.strip() == "1"
+
+
+def test_the_bridge_mac_stays_put_as_ports_come_and_go(berth: NetworkController, host: Ns) -> None:
+    """A bridge without an address of its own takes its lowest port's, which changes as ports
+    come and go (and each change leaves containers with a stale gateway MAC). berth's bridges
+    have a fixed one, from the network id, also when re-created."""
+    network = berth.create_network(net("front", "10.92.14.0/24"))
+    bridge = str(network.driver_state["bridge"])
+    expected = bridge_mac(network.id)
+    assert int(expected[:2], 16) & 0x03 == 0x02  # locally administered, unicast
+
+    def mac() -> str:
+        shown = json.loads(host.ip("-j", "link", "show", bridge).stdout)
+        return str(shown[0]["address"])
+
+    assert mac() == expected
+    for name, low in (("a", "02:00:00:00:00:01"), ("b", "00:00:00:00:00:02")):
+        berth.create_sandbox(SandboxSpec(name=name))
+        endpoint = berth.connect("front", name)
+        host.ip("link", "set", f"vb{endpoint.id[:12]}", "address", low)  # lower than the bridge's
+        assert mac() == expected
+    berth.disconnect("front", "a")
+    assert mac() == expected

@@ -429,8 +429,10 @@ def test_snapshot_is_hashable_and_restored_by_undo(fake: FakeKernel) -> None:
 
 
 def test_calls_are_logged(fake: FakeKernel) -> None:
-    fake.add_bridge(None, "br0", mtu=1400)
-    assert fake.calls[-1] == ("add_bridge", {"ns": None, "name": "br0", "mtu": 1400, "alias": None})
+    fake.add_bridge(None, "br0", mtu=1400, mac="02:00:00:00:00:07")
+    call = {"ns": None, "name": "br0", "mtu": 1400, "alias": None, "mac": "02:00:00:00:00:07"}
+    assert fake.calls[-1] == ("add_bridge", call)
+    assert fake.get_link(None, "br0").mac == "02:00:00:00:00:07"  # type: ignore[union-attr]
 
 
 def test_fake_kernel_bundle() -> None:

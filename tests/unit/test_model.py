@@ -15,7 +15,7 @@ from berth.controller.codec import (
 from berth.model.endpoint import Endpoint, Sandbox
 from berth.model.errors import InvalidAddress, InvalidName, InvalidOption
 from berth.model.ids import is_full_id, new_id, validate_ifname, validate_name
-from berth.model.mac import mac_from_ipv4, random_mac, validate_mac
+from berth.model.mac import bridge_mac, mac_from_ipv4, random_mac, validate_mac
 from berth.model.network import AllocatedPool, IpamConfig, IpamPoolConfig, Network
 from berth.model.options import parse_bool, parse_int
 from berth.model.ports import PortMapping, PublishedPort
@@ -54,6 +54,8 @@ def test_macs() -> None:
     assert mac_from_ipv4(ip_address("172.17.0.2")) == "02:42:ac:11:00:02"  # type: ignore[arg-type]
     mac = random_mac()
     assert int(mac[:2], 16) & 0x03 == 0x02
+    assert bridge_mac("cb772423c6" + "0" * 54) == "02:cb:77:24:23:c6"
+    assert validate_mac(bridge_mac("f" * 64)) == "02:ff:ff:ff:ff:ff"
     assert validate_mac("02-42-AC-11-00-02") == "02:42:ac:11:00:02"
     for bad in ("01:00:5e:00:00:01", "00:00:00:00:00:00", "zz:00:00:00:00:00"):
         with pytest.raises(InvalidAddress):

@@ -62,9 +62,17 @@ class Netlink(Protocol):
     """Links, addresses and routes (rtnetlink), in the host netns or a sandbox netns."""
 
     def add_bridge(
-        self, ns: NsRef, name: str, *, mtu: int | None = None, alias: str | None = None
+        self,
+        ns: NsRef,
+        name: str,
+        *,
+        mtu: int | None = None,
+        alias: str | None = None,
+        mac: str | None = None,
     ) -> None:
-        """Create a bridge, down, with no address. Undone by ``delete_link``."""
+        """Create a bridge, down, with no address. ``mac`` fixes its MAC address (without
+        one the kernel gives the bridge its lowest port's, which changes as ports come and
+        go). Undone by ``delete_link``."""
 
     def add_veth(
         self,

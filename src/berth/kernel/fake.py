@@ -235,12 +235,20 @@ class FakeKernel:
     # --- Netlink: links ------------------------------------------------------------------------
 
     def add_bridge(
-        self, ns: NsRef, name: str, *, mtu: int | None = None, alias: str | None = None
+        self,
+        ns: NsRef,
+        name: str,
+        *,
+        mtu: int | None = None,
+        alias: str | None = None,
+        mac: str | None = None,
     ) -> None:
-        self._enter("add_bridge", ns=ns, name=name, mtu=mtu, alias=alias)
+        self._enter("add_bridge", ns=ns, name=name, mtu=mtu, alias=alias, mac=mac)
         space = self._ns(ns, f"add bridge {name}")
         self._check_new_link(space, name, mtu)
-        self._add_link(space, name, "bridge", mtu=mtu, alias=alias)
+        if mac is not None:
+            _check_mac(mac, f"add bridge {name}")
+        self._add_link(space, name, "bridge", mtu=mtu, mac=mac, alias=alias)
 
     def add_veth(
         self,

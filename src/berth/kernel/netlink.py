@@ -52,13 +52,20 @@ class PyrouteNetlink:
     # --- links ---------------------------------------------------------------------------------
 
     def add_bridge(
-        self, ns: NsRef, name: str, *, mtu: int | None = None, alias: str | None = None
+        self,
+        ns: NsRef,
+        name: str,
+        *,
+        mtu: int | None = None,
+        alias: str | None = None,
+        mac: str | None = None,
     ) -> None:
         def op(sock: RtnlSocket) -> None:
             info = rtnl.nested(rtnl.IFLA_LINKINFO, [rtnl.asciiz(rtnl.IFLA_INFO_KIND, "bridge")])
-            sock.call(
-                Request(rtnl.RTM_NEWLINK, rtnl.link(name, extra=rtnl.mtu(mtu) + info), _CREATE)
-            )
+            # an address given at creation is the bridge id too: the kernel then never
+            # replaces it with a port's address
+            extra = rtnl.mtu(mtu) + _mac(mac) + info
+            sock.call(Request(rtnl.RTM_NEWLINK, rtnl.link(name, extra=extra), _CREATE))
             _finish_new_link(sock, name, _alias(alias))
 
         self._run(ns, f"add bridge {name}", op)

@@ -16,6 +16,13 @@ def mac_from_ipv4(address: IPv4Address) -> str:
     return "02:42:" + ":".join(f"{b:02x}" for b in address.packed)
 
 
+def bridge_mac(network_id: str) -> str:
+    """A network's bridge MAC: locally administered, unicast, from the network's id, so that
+    a bridge re-created after a crash keeps the address its containers have cached for their
+    gateway (Docker gives its bridges a random one for the same reason: a fixed address)."""
+    return "02:" + ":".join(network_id[i : i + 2] for i in range(0, 10, 2))
+
+
 def random_mac() -> str:
     """A random locally administered unicast MAC."""
     first = (secrets.randbits(8) & 0xFC) | 0x02

@@ -36,7 +36,7 @@ from berth.firewall.api import EndpointIntent, Firewall, LinkIntent
 from berth.kernel.api import IPInterface, Kernel
 from berth.model.endpoint import Endpoint, Sandbox
 from berth.model.errors import BridgeInUse, InternalError, InvalidParameter, KernelError
-from berth.model.mac import mac_from_ipv4, random_mac, validate_mac
+from berth.model.mac import bridge_mac, mac_from_ipv4, random_mac, validate_mac
 from berth.model.network import Network
 from berth.model.ports import PublishedPort
 
@@ -75,7 +75,13 @@ class BridgeDriver:
                 _check_adoptable(network, existing.kind, existing.alias, bridge)
             created = existing is None
             if created:
-                netlink.add_bridge(None, bridge, mtu=config.mtu, alias=owner_alias(network.id))
+                netlink.add_bridge(
+                    None,
+                    bridge,
+                    mtu=config.mtu,
+                    alias=owner_alias(network.id),
+                    mac=bridge_mac(network.id),
+                )
                 undo.on_rollback("delete bridge", lambda: netlink.delete_link(None, bridge))
             kept = self._setup_bridge(network, config, bridge, undo, adopted=not created)
             intent = network_intent(network)
@@ -249,7 +255,11 @@ class BridgeDriver:
                     "it and does not re-create it"
                 )
             self._kernel.netlink.add_bridge(
-                None, bridge, mtu=config.mtu, alias=owner_alias(network.id)
+                None,
+                bridge,
+                mtu=config.mtu,
+                alias=owner_alias(network.id),
+                mac=bridge_mac(network.id),
             )
             repairs.append(f"re-created bridge {bridge}")
         elif link.alias != owner_alias(network.id) and network.driver_state.get(
