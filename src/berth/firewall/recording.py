@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 from berth.firewall.api import EndpointIntent, LinkIntent, NetworkIntent, PortIntent
 from berth.firewall.validate import (
@@ -38,18 +38,7 @@ Method = Literal[
     "close_links",
     "reload",
 ]
-METHODS: tuple[Method, ...] = (
-    "ensure",
-    "add_network",
-    "remove_network",
-    "publish_ports",
-    "unpublish_ports",
-    "add_endpoint",
-    "remove_endpoint",
-    "open_links",
-    "close_links",
-    "reload",
-)
+METHODS: tuple[Method, ...] = get_args(Method)
 
 
 class RecordingFirewall:
