@@ -112,10 +112,11 @@ def faulty(
 
 
 def addresses(ns: Ns) -> list[tuple[str, str]]:
-    """(device, address) pairs; flags such as 'tentative' change with time, so leave them out."""
-    return sorted(
-        (line.split()[1], line.split()[3]) for line in ns.ip("-o", "addr").stdout.splitlines()
-    )
+    """(device, address) pairs; flags such as 'tentative' change with time, so leave them out,
+    and so do IPv6 link-local addresses: the kernel gives one to a bridge once it has had a
+    port (carrier) and keeps it, whether or not that port is still there (not berth's)."""
+    pairs = (line.split()[1:4:2] for line in ns.ip("-o", "addr").stdout.splitlines())
+    return sorted((dev, address) for dev, address in pairs if not address.startswith("fe80:"))
 
 
 def snapshot(host: Ns, state: Path, run: Path, sandboxes: list[Ns]) -> dict[str, Any]:
@@ -134,9 +135,12 @@ def snapshot(host: Ns, state: Path, run: Path, sandboxes: list[Ns]) -> dict[str,
             line.split(": ")[1].split("@")[0] for line in host.ip("-o", "link").stdout.splitlines()
         ),
         "addresses": addresses(host),
-        # 'linkdown' follows the bridge's carrier (it had a port for a moment): not a leftover
-        "routes": (host.ip("route").stdout + host.ip("-6", "route").stdout).replace(
-            " linkdown", ""
+        # 'linkdown' follows the bridge's carrier (it had a port for a moment), and so does
+        # the route of its link-local address: not leftovers
+        "routes": "".join(
+            line.replace(" linkdown", "") + "\n"
+            for line in (host.ip("route").stdout + host.ip("-6", "route").stdout).splitlines()
+            if not line.startswith("fe80::/64 ")
         ),
         "nft": nft_elements(),
         "rows": rows,
