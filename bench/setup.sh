@@ -52,6 +52,6 @@ done
 
 UV=.tools/bin/uv
 [ -x "$UV" ] || UV=$(command -v uv)
-UV_PYTHON_DOWNLOADS=never "$UV" sync -q --frozen --extra test --extra bench
+UV_PYTHON_DOWNLOADS=never "$UV" sync -q --frozen --compile-bytecode --extra test --extra bench
 echo "bench/setup.sh: ready ($(dockerd --version), wrk $(dpkg-query -W -f='${Version}' wrk)," \
   "$(iperf3 --version | head -1 | cut -d' ' -f1-2), CNI $(ls /usr/lib/cni | wc -l) plugins)"

@@ -27,5 +27,9 @@ if [ ! -x .tools/bin/uv ]; then
   "$PYTHON" -m venv .tools
   .tools/bin/pip install -q uv==0.13.9
 fi
-UV_PYTHON_DOWNLOADS=never .tools/bin/uv sync -q --frozen --extra test --python "$PYTHON"
+# --compile-bytecode and compileall: the CLI starts in ~50 ms instead of ~100 even where
+# PYTHONDONTWRITEBYTECODE keeps Python from caching what it compiles
+UV_PYTHON_DOWNLOADS=never .tools/bin/uv sync -q --frozen --compile-bytecode --extra test \
+  --python "$PYTHON"
+.venv/bin/python -m compileall -q src >/dev/null
 echo "setup: ready ($(.venv/bin/python --version), $(nft --version))"
