@@ -195,10 +195,7 @@ class DnsServer:
                 current = self._open.get(sandbox_id)
                 path, keeps = _served_path(controller, sandbox_id, current)
                 if current is not None and current != path:
-                    if keeps:
-                        self.binder.release(current)  # it stays, without DNS
-                    closing.append(sandbox_id)
-                    del self._open[sandbox_id]
+                    self._forget(sandbox_id, closing, stays=keeps and path is None)
                 if path is not None and current != path:
                     self._open_listener(sandbox_id, path, opened)
             self._hand(opened, self._invalidate, opened, closing)
@@ -220,13 +217,21 @@ class DnsServer:
             for sandbox_id, path in wanted.items():
                 if self._open.get(sandbox_id) != path:
                     self._open_listener(sandbox_id, path, opened)
-            closing = [sid for sid, path in self._open.items() if wanted.get(sid) != path]
+            leaving = [sid for sid, path in self._open.items() if wanted.get(sid) != path]
             remaining = {s.id for s in sandboxes}
-            for sandbox_id in closing:
-                if sandbox_id in remaining and sandbox_id not in wanted:
-                    self.binder.release(self._open[sandbox_id])  # it stays, without DNS
-                del self._open[sandbox_id]
+            closing: list[str] = []
+            for sandbox_id in leaving:
+                stays = sandbox_id in remaining and sandbox_id not in wanted
+                self._forget(sandbox_id, closing, stays=stays)
             self._hand(opened, self._apply, table, generation, opened, closing)
+
+    def _forget(self, sandbox_id: str, closing: list[str], *, stays: bool) -> None:
+        """Stop serving ``sandbox_id`` (its listener closes on the loop); ``stays``: the
+        sandbox lives on without DNS, so its redirect rule goes too."""
+        if stays:
+            self.binder.release(self._open[sandbox_id])
+        closing.append(sandbox_id)
+        del self._open[sandbox_id]
 
     def _open_listener(self, sandbox_id: str, path: str, opened: Opened) -> None:
         try:
