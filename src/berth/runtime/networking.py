@@ -273,13 +273,6 @@ class ContainerNetworking:
             text = render_resolv_legacy(host_text, override, source=source, ipv6=ipv6)
         write_in_place(os.path.join(container.path, "resolv.conf"), text)
 
-    def refresh_resolv(self, container: Container) -> None:
-        """After a live connect/disconnect: gaining or losing the last user-defined network
-        switches between the embedded server and the host's copy."""
-        assert container.sandbox_id is not None
-        host_mode = self.mode(container) is Mode.HOST
-        self._write_resolv(container, container.sandbox_id, host_mode)
-
     def refresh_hosts(self, container: Container, joining: Joining | None = None) -> None:
         """``joining``: a linked container that is starting (not running yet) in its sandbox."""
         assert container.sandbox_id is not None
@@ -288,8 +281,10 @@ class ContainerNetworking:
         self._write_hosts(container, container.sandbox_id, hostname, host_mode, joining)
 
     def _refresh_etc(self, container: Container) -> None:
-        """hosts, then resolv.conf, after a live connect or disconnect, from one look at the
-        container's mode and its sandbox's endpoints (each look is a controller read)."""
+        """hosts, then resolv.conf, after a live connect or disconnect (gaining or losing the
+        last user-defined network switches resolv.conf between the embedded server and the
+        host's copy), from one look at the container's mode and its sandbox's endpoints (each
+        look is a controller read)."""
         assert container.sandbox_id is not None
         host_mode = self.mode(container) is Mode.HOST
         endpoints = list(self._sandbox_endpoints(container.sandbox_id).values())
